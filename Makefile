@@ -1,0 +1,42 @@
+# gatehouse: thin wrapper over CMake. `make run` and `make test` are the two set-up commands.
+BUILD      ?= build
+TEST_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+
+# Debian 12 packages the build and tests need (installed by `make deps` when missing).
+DEB_BUILD = build-essential cmake pkg-config libmicrohttpd-dev libsodium-dev libjansson-dev \
+            libsqlite3-dev nettle-dev libcrypt-dev
+DEB_TEST  = libcmocka-dev libcurl4-openssl-dev sqlite3
+DEB_BENCH = wrk nginx-light
+
+.PHONY: all build run test deps deps-test deps-bench bench clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh $(DEB_BUILD)
+
+deps-test:
+	@sh scripts/install-deps.sh $(DEB_BUILD) $(DEB_TEST)
+
+deps-bench:
+	@sh scripts/install-deps.sh $(DEB_BUILD) $(DEB_BENCH)
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DGH_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: deps build
+	@mkdir -p var
+	GATEHOUSE_ENV=development ./$(BUILD)/gatehouse serve
+
+test: deps-test
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_SANITIZE=ON -DGH_TESTS=ON >/dev/null
+	@cmake --build $(TEST_BUILD) -j$(JOBS)
+	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
+
+bench: deps-bench build
+	@sh bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD)

@@ -1,0 +1,129 @@
+/* Owns the application context's lifetime: opened once at start-up (where failure may abort
+ * the start), released at shutdown. The ticker thread reloads the keyring when the store's
+ * "keys" counter changes (rotate/revoke from the CLI) and every 30 s as key states age. */
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "auth/keys.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+static void *ticker_main(void *arg)
+{
+    struct gh_app *app = arg;
+    while (!atomic_load(&app->stopping)) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        int64_t now = gh_now(), counter = 0;
+        if (gh_store_counter_get(app->store, "keys", &counter) != GH_OK)
+            continue;
+        if (counter == app->keys_counter && now - app->keys_loaded_at < 30)
+            continue;
+        gh_err rc = gh_keys_ensure(app->store, app->keywrap, now);
+        if (rc == GH_OK)
+            rc = gh_keys_load(app->store, app->keywrap, now, app->cfg->access_token_ttl,
+                              app->keyring);
+        if (rc != GH_OK) {
+            gh_log(GH_LOG_ERROR, "reloading signing keys failed", NULL, "keys_reload_failed",
+                   json_pack("{s:s}", "error", gh_err_name(rc)));
+            continue;
+        }
+        if (counter != app->keys_counter && app->cache)
+            gh_tokencache_purge(app->cache, NULL);
+        app->keys_counter = counter;
+        app->keys_loaded_at = now;
+    }
+    return NULL;
+}
+
+gh_err gh_app_start_ticker(struct gh_app *app)
+{
+    if (pthread_create(&app->ticker, NULL, ticker_main, app) != 0)
+        return GH_ERR_INTERNAL;
+    app->ticker_started = true;
+    return GH_OK;
+}
+
+gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsigned char *master,
+                   const unsigned char *previous)
+{
+    memset(app, 0, sizeof *app);
+    app->cfg = cfg;
+    int64_t now = gh_now();
+    gh_err rc;
+    if ((rc = gh_store_open(cfg->database_url, &app->store)) != GH_OK)
+        return rc;
+    if ((rc = gh_store_migrate(app->store, NULL)) != GH_OK)
+        return rc;
+    if ((rc = gh_keywrap_new(master, previous, &app->keywrap)) != GH_OK)
+        return rc;
+    if ((rc = gh_keyring_new(&app->keyring)) != GH_OK)
+        return rc;
+    if ((rc = gh_store_counter_get(app->store, "keys", &app->keys_counter)) != GH_OK)
+        return rc;
+    if ((rc = gh_keys_ensure(app->store, app->keywrap, now)) != GH_OK)
+        return rc;
+    if ((rc = gh_keys_load(app->store, app->keywrap, now, cfg->access_token_ttl, app->keyring)) !=
+        GH_OK)
+        return rc;
+    app->keys_loaded_at = now;
+    if (cfg->token_cache_size > 0 &&
+        (rc = gh_tokencache_new((size_t)cfg->token_cache_size, &app->cache)) != GH_OK)
+        return rc;
+    app->refresh_key = sodium_malloc(32);
+    if (!app->refresh_key)
+        return GH_ERR_NOMEM;
+    if ((rc = gh_keys_working_key(app->store, app->keywrap, "refresh_token_hash", now,
+                                  app->refresh_key)) != GH_OK)
+        return rc;
+
+    gh_password_params_default(&app->pw);
+    app->pw.opslimit = (unsigned long long)cfg->argon2_opslimit;
+    app->pw.memlimit = (size_t)cfg->argon2_memlimit_kib * 1024u;
+    if (cfg->test_insecure_fast_hash) {
+        app->pw.opslimit = 1;
+        app->pw.memlimit = 8192;
+    }
+    /* Unknown emails are verified against this hash so that they take a wrong password's time. */
+    unsigned char junk[24];
+    char junk_text[40];
+    randombytes_buf(junk, sizeof junk);
+    gh_b64url_encode(junk, sizeof junk, junk_text, sizeof junk_text);
+    rc = gh_password_hash(&app->pw, junk_text, strlen(junk_text), app->dummy_hash,
+                          sizeof app->dummy_hash);
+    sodium_memzero(junk_text, sizeof junk_text);
+    if (rc != GH_OK)
+        return rc;
+    if ((rc = gh_hashpool_new((unsigned)cfg->hash_threads, (unsigned)cfg->hash_queue, 10,
+                              &app->pool)) != GH_OK)
+        return rc;
+
+    app->auth.store = app->store;
+    app->auth.keyring = app->keyring;
+    app->auth.cache = app->cache;
+    app->auth.refresh_key = app->refresh_key;
+    app->auth.iss = cfg->issuer;
+    app->auth.aud = cfg->audience;
+    app->auth.access_ttl = cfg->access_token_ttl;
+    app->auth.idle_timeout = cfg->session_idle_timeout;
+    app->auth.max_lifetime = cfg->session_max_lifetime;
+    return GH_OK;
+}
+
+void gh_app_release(struct gh_app *app)
+{
+    atomic_store(&app->stopping, true);
+    if (app->ticker_started)
+        pthread_join(app->ticker, NULL);
+    gh_hashpool_free(app->pool);
+    gh_tokencache_free(app->cache);
+    gh_keyring_free(app->keyring);
+    gh_keywrap_free(app->keywrap);
+    sodium_free(app->refresh_key);
+    gh_store_free(app->store);
+    memset(app, 0, sizeof *app);
+}

@@ -1,0 +1,69 @@
+/* The application context every handler receives: configuration, storage, keys, the hashing
+ * pool and the auth parameters. Built once by gh_app_init after configuration is validated. */
+#ifndef GH_API_APP_H
+#define GH_API_APP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "auth/hashpool.h"
+#include "auth/jwt.h"
+#include "auth/password.h"
+#include "auth/session.h"
+#include "core/config.h"
+#include "data/keywrap.h"
+#include "http/http.h"
+#include "store/store.h"
+
+struct gh_app {
+    const struct gh_config *cfg;
+    struct gh_store *store;
+    struct gh_keywrap *keywrap;
+    struct gh_keyring *keyring;
+    struct gh_tokencache *cache;
+    struct gh_hashpool *pool;
+    unsigned char *refresh_key; /* sodium_malloc, 32 bytes */
+    struct gh_auth auth;
+    struct gh_password_params pw;
+    char dummy_hash[GH_PASSWORD_HASH_MAX + 1];
+    int64_t keys_counter;
+    int64_t keys_loaded_at;
+    pthread_t ticker;
+    atomic_bool stopping;
+    bool ticker_started;
+};
+
+/* Open storage (migrating), unwrap keys, build the keyring, start the hashing pool. master is
+ * the 32-byte master key (previous may be NULL). */
+GH_MUST_USE gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg,
+                               const unsigned char *master, const unsigned char *previous);
+void gh_app_release(struct gh_app *app);
+
+/* Start/stop the background ticker that reloads keys when they change (and as time moves keys
+ * between states). */
+GH_MUST_USE gh_err gh_app_start_ticker(struct gh_app *app);
+
+/* The route table. */
+extern const struct gh_route gh_api_routes[];
+extern const size_t gh_api_nroutes;
+
+/* Handlers (one file per resource). */
+void gh_api_users_create(struct gh_http_req *req, void *app);
+void gh_api_me_get(struct gh_http_req *req, void *app);
+void gh_api_me_password(struct gh_http_req *req, void *app);
+void gh_api_me_sessions(struct gh_http_req *req, void *app);
+void gh_api_me_session_delete(struct gh_http_req *req, void *app);
+void gh_api_token(struct gh_http_req *req, void *app);
+void gh_api_token_refresh(struct gh_http_req *req, void *app);
+void gh_api_logout(struct gh_http_req *req, void *app);
+void gh_api_jwks(struct gh_http_req *req, void *app);
+void gh_api_healthz(struct gh_http_req *req, void *app);
+void gh_api_readyz(struct gh_http_req *req, void *app);
+
+/* Shared helper: authenticate the Bearer token or reply 401. */
+GH_MUST_USE gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
+                                                struct gh_jwt_claims *claims,
+                                                struct gh_session *session);
+
+#endif

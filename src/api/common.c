@@ -1,0 +1,132 @@
+/* Helpers shared by the resource handlers: the Bearer check, time formatting, and the pattern
+ * of handing password work to the hashing pool (suspend the request, run, resume).
+ * Lifetime: a pool job's context hangs off its request and is freed at request completion. */
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/common.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
+                                    struct gh_jwt_claims *claims, struct gh_session *session)
+{
+    size_t len = 0;
+    const char *tok = gh_http_bearer(req, &len);
+    gh_err rc = tok ? gh_session_authenticate(&app->auth, tok, len, gh_now(), claims, session)
+                    : GH_ERR_AUTH;
+    if (rc == GH_OK)
+        return GH_OK;
+    if (rc == GH_ERR_AUTH) {
+        gh_http_add_header(req, "WWW-Authenticate",
+                           tok ? "Bearer error=\"invalid_token\"" : "Bearer");
+        gh_http_reply_problem(req, 401, "unauthenticated", "Not authenticated",
+                              tok ? "The access token is invalid, expired or revoked."
+                                  : "Send an access token: Authorization: Bearer <token>.",
+                              NULL);
+    } else {
+        gh_http_reply_error(req, rc, NULL);
+    }
+    return rc;
+}
+
+json_t *gh_api_time(int64_t t)
+{
+    if (t <= 0)
+        return json_null();
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char buf[32];
+    gmtime_r(&tt, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+gh_err gh_api_secret_copy(json_t *v, struct gh_api_secret *out)
+{
+    out->len = json_string_length(v);
+    out->buf = sodium_malloc(out->len + 1);
+    if (!out->buf)
+        return GH_ERR_NOMEM;
+    memcpy(out->buf, json_string_value(v), out->len);
+    out->buf[out->len] = '\0';
+    return GH_OK;
+}
+
+void gh_api_secret_wipe(struct gh_api_secret *s)
+{
+    if (s->buf) {
+        sodium_memzero(s->buf, s->len);
+        sodium_free(s->buf);
+    }
+    s->buf = NULL;
+    s->len = 0;
+}
+
+/* jansson copies strings into its own heap; wipe a decoded body's secret values before it is
+ * freed so no password lingers in freed memory. */
+void gh_api_body_free(json_t *body)
+{
+    if (!body)
+        return;
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        if (json_is_string(v) && json_string_length(v) > 0)
+            sodium_memzero((void *)json_string_value(v), json_string_length(v));
+    }
+    json_decref(body);
+}
+
+struct job_shell {
+    struct gh_http_req *req;
+    void (*run)(void *ctx);
+    void *ctx;
+};
+
+static void job_trampoline(void *arg)
+{
+    struct job_shell *js = arg;
+    js->run(js->ctx);
+    struct gh_http_req *req = js->req;
+    gh_free(js);
+    gh_http_resume(req);
+}
+
+void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
+                        void *ctx)
+{
+    struct job_shell *js = gh_malloc(sizeof *js);
+    if (!js) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        return;
+    }
+    js->req = req;
+    js->run = run;
+    js->ctx = ctx;
+    gh_http_suspend(req);
+    gh_err rc = gh_hashpool_submit(app->pool, job_trampoline, js);
+    if (rc != GH_OK) {
+        gh_free(js);
+        gh_log(GH_LOG_WARN, "password hashing queue full", gh_http_request_id(req),
+               "hash_queue_full", NULL);
+        gh_http_reply_problem(req, 503, "overloaded", "Service temporarily overloaded",
+                              "Too many sign-ins at once; retry shortly.", NULL);
+        gh_http_resume(req);
+    }
+}
+
+void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p)
+{
+    json_t *o = json_pack("{s:s,s:s,s:I,s:s}", "access_token", p->access_token, "token_type",
+                          "Bearer", "expires_in", (json_int_t)p->expires_in, "refresh_token",
+                          p->refresh_token);
+    if (!o) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        return;
+    }
+    gh_http_reply_json(req, 200, o);
+}

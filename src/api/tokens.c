@@ -1,0 +1,285 @@
+/* Tokens: POST /v1/token (JSON, and the RFC 6749 password/refresh_token form), POST
+ * /v1/token/refresh, POST /v1/logout, GET /.well-known/jwks.json. Every credential failure is
+ * the same answer in the same time: unknown emails are checked against a dummy hash. */
+#include <sodium.h>
+#include <string.h>
+
+#include "api/common.h"
+#include "auth/identity.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+/* The one answer to any bad credential (JSON: 401 problem; form: RFC 6749 400). */
+static void reply_invalid_grant(struct gh_http_req *req, bool form)
+{
+    gh_http_reply_problem(req, form ? 400 : 401, "invalid-grant", "Invalid credentials",
+                          "The credentials are not valid.",
+                          json_pack("{s:s}", "error", "invalid_grant"));
+}
+
+static void reply_oauth_error(struct gh_http_req *req, const char *error, const char *detail)
+{
+    gh_http_reply_problem(req, 400, "invalid-request", "Invalid token request", detail,
+                          json_pack("{s:s}", "error", error));
+}
+
+struct login_job {
+    struct gh_app *app;
+    struct gh_http_req *req;
+    bool form;
+    bool email_ok;
+    char email_key[GH_EMAIL_KEY_MAX + 1];
+    struct gh_api_secret pw;
+};
+
+static void login_job_free(void *p)
+{
+    struct login_job *j = p;
+    gh_api_secret_wipe(&j->pw);
+    sodium_memzero(j->email_key, sizeof j->email_key);
+    gh_free(j);
+}
+
+static void login_run(void *ctx)
+{
+    struct login_job *j = ctx;
+    struct gh_app *app = j->app;
+    struct gh_user u;
+    struct gh_token_pair pair;
+    const char *reason = "unknown_user";
+    int64_t now = gh_now();
+    memset(&pair, 0, sizeof pair);
+    gh_err rc = j->email_ok ? gh_store_user_find_by_email_key(app->store, j->email_key, &u)
+                            : GH_ERR_NOT_FOUND;
+    if (rc != GH_OK && rc != GH_ERR_NOT_FOUND) {
+        gh_http_reply_error(j->req, rc, NULL);
+        goto out;
+    }
+    bool known = rc == GH_OK;
+    /* Always run one full hash verification, against the dummy hash when there is no user. */
+    gh_err vr = gh_password_verify(known ? u.password_hash : app->dummy_hash, j->pw.buf, j->pw.len);
+    if (!known || vr != GH_OK) {
+        if (vr == GH_ERR_NOMEM) {
+            gh_http_reply_error(j->req, GH_ERR_BUSY, NULL);
+            goto out;
+        }
+        if (known)
+            reason = vr == GH_ERR_INVALID ? "unverifiable_hash" : "bad_password";
+        gh_log_security("login_failed", gh_http_request_id(j->req), known ? u.id : NULL,
+                        gh_http_client_addr(j->req), json_pack("{s:s}", "reason", reason));
+        reply_invalid_grant(j->req, j->form);
+        goto out;
+    }
+    /* Upgrade an imported or weaker hash now that we hold the right password. */
+    char newhash[GH_PASSWORD_HASH_MAX + 1];
+    bool rehash = gh_password_needs_rehash(&app->pw, u.password_hash) &&
+                  gh_password_hash(&app->pw, j->pw.buf, j->pw.len, newhash, sizeof newhash) ==
+                      GH_OK;
+    gh_api_secret_wipe(&j->pw);
+    rc = gh_store_user_login_succeeded(app->store, u.id, rehash ? newhash : NULL, now);
+    sodium_memzero(newhash, sizeof newhash);
+    if (rc == GH_OK)
+        rc = gh_session_start(&app->auth, u.id, now, &pair);
+    if (rc != GH_OK) {
+        gh_http_reply_error(j->req, rc, NULL);
+        goto out;
+    }
+    gh_log(GH_LOG_INFO, "login succeeded", gh_http_request_id(j->req), "login_succeeded",
+           json_pack("{s:s,s:s,s:b}", "user_id", u.id, "session_id", pair.session_id,
+                     "rehashed", rehash));
+    gh_api_reply_tokens(j->req, &pair);
+out:
+    gh_token_pair_release(&pair);
+    sodium_memzero(&u, sizeof u);
+}
+
+static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_t *tok,
+                              bool form)
+{
+    struct gh_token_pair pair;
+    struct gh_session ss;
+    enum gh_rotate_result res;
+    gh_err rc = gh_session_refresh(&app->auth, json_string_value(tok), json_string_length(tok),
+                                   gh_now(), &pair, &res, &ss);
+    if (rc == GH_OK) {
+        gh_api_reply_tokens(req, &pair);
+        gh_token_pair_release(&pair);
+        return;
+    }
+    if (res == GH_ROTATE_REUSED) {
+        gh_log_security("refresh_reuse", gh_http_request_id(req), ss.user_id,
+                        gh_http_client_addr(req),
+                        json_pack("{s:s,s:s}", "session_id", ss.id, "action", "session_revoked"));
+    }
+    if (rc == GH_ERR_AUTH)
+        reply_invalid_grant(req, form);
+    else
+        gh_http_reply_error(req, rc, NULL);
+}
+
+static void start_login(struct gh_app *app, struct gh_http_req *req, json_t *email, json_t *pw,
+                        bool form)
+{
+    struct login_job *j = gh_calloc(1, sizeof *j);
+    if (!j) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        return;
+    }
+    gh_http_set_ctx(req, j, login_job_free);
+    j->app = app;
+    j->req = req;
+    j->form = form;
+    char display[GH_EMAIL_MAX + 1];
+    const char *why = NULL;
+    /* A malformed email cannot belong to an account: same answer, same time as a wrong one. */
+    j->email_ok = gh_email_normalize(json_string_value(email), json_string_length(email), display,
+                                     j->email_key, &why);
+    if (gh_api_secret_copy(pw, &j->pw) != GH_OK) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        return;
+    }
+    gh_api_run_in_pool(app, req, login_run, j);
+}
+
+void gh_api_token(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    static const struct gh_field json_schema[] = {
+        {"email", GH_FIELD_STRING, true, GH_EMAIL_INPUT_MAX},
+        {"password", GH_FIELD_STRING, true, GH_PASSWORD_MAX_BYTES},
+    };
+    static const struct gh_field form_schema[] = {
+        {"grant_type", GH_FIELD_STRING, true, 64},
+        {"username", GH_FIELD_STRING, false, GH_EMAIL_INPUT_MAX},
+        {"password", GH_FIELD_STRING, false, GH_PASSWORD_MAX_BYTES},
+        {"refresh_token", GH_FIELD_STRING, false, 512},
+    };
+    bool form = gh_http_body_is_form(req);
+    json_t *body = NULL;
+    if (gh_http_body_or_reply(req, form ? form_schema : json_schema, form ? 4 : 2, &body) !=
+        GH_OK)
+        return;
+    if (!form) {
+        start_login(app, req, json_object_get(body, "email"), json_object_get(body, "password"),
+                    false);
+        goto out;
+    }
+    const char *grant = json_string_value(json_object_get(body, "grant_type"));
+    if (strcmp(grant, "password") == 0) {
+        json_t *user = json_object_get(body, "username");
+        json_t *pw = json_object_get(body, "password");
+        if (!user || !pw) {
+            reply_oauth_error(req, "invalid_request", "username and password are required.");
+            goto out;
+        }
+        start_login(app, req, user, pw, true);
+    } else if (strcmp(grant, "refresh_token") == 0) {
+        json_t *tok = json_object_get(body, "refresh_token");
+        if (!tok) {
+            reply_oauth_error(req, "invalid_request", "refresh_token is required.");
+            goto out;
+        }
+        refresh_and_reply(app, req, tok, true);
+    } else {
+        reply_oauth_error(req, "unsupported_grant_type",
+                          "grant_type must be password or refresh_token.");
+    }
+out:
+    gh_api_body_free(body);
+}
+
+void gh_api_token_refresh(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    static const struct gh_field schema[] = {
+        {"refresh_token", GH_FIELD_STRING, true, 512},
+    };
+    json_t *body = NULL;
+    if (gh_http_body_or_reply(req, schema, 1, &body) != GH_OK)
+        return;
+    refresh_and_reply(app, req, json_object_get(body, "refresh_token"), false);
+    gh_api_body_free(body);
+}
+
+void gh_api_logout(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    static const struct gh_field schema[] = {
+        {"refresh_token", GH_FIELD_STRING, true, 512},
+    };
+    struct gh_session ss;
+    int64_t now = gh_now();
+    size_t blen = 0;
+    gh_err rc;
+    if (gh_http_bearer(req, &blen)) {
+        struct gh_jwt_claims claims;
+        if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+            return;
+        rc = gh_store_session_revoke(app->store, ss.id, claims.sub, "logout", now);
+    } else {
+        json_t *body = NULL;
+        if (gh_http_body_or_reply(req, schema, 1, &body) != GH_OK)
+            return;
+        json_t *tok = json_object_get(body, "refresh_token");
+        rc = gh_session_revoke_by_refresh(&app->auth, json_string_value(tok),
+                                          json_string_length(tok), now, &ss);
+        gh_api_body_free(body);
+    }
+    if (rc == GH_ERR_AUTH || rc == GH_ERR_NOT_FOUND) {
+        reply_invalid_grant(req, false);
+        return;
+    }
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        return;
+    }
+    gh_log_security("session_revoked", gh_http_request_id(req), ss.user_id,
+                    gh_http_client_addr(req),
+                    json_pack("{s:s,s:s}", "session_id", ss.id, "reason", "logout"));
+    gh_http_reply_json(req, 204, NULL);
+}
+
+void gh_api_jwks(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    json_t *jwks = NULL;
+    gh_err rc = gh_keyring_jwks(app->keyring, &jwks);
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        return;
+    }
+    gh_http_reply_json(req, 200, jwks);
+}
+
+void gh_api_healthz(struct gh_http_req *req, void *appv)
+{
+    (void)appv;
+    gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void gh_api_readyz(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    if (gh_store_ping(app->store) != GH_OK) {
+        gh_http_reply_problem(req, 503, "not-ready", "Not ready", "Storage is not reachable.",
+                              NULL);
+        return;
+    }
+    gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+const struct gh_route gh_api_routes[] = {
+    {"POST", "/v1/users", GH_BODY_JSON, gh_api_users_create},
+    {"GET", "/v1/me", GH_BODY_NONE, gh_api_me_get},
+    {"PUT", "/v1/me/password", GH_BODY_JSON, gh_api_me_password},
+    {"GET", "/v1/me/sessions", GH_BODY_NONE, gh_api_me_sessions},
+    {"DELETE", "/v1/me/sessions/{id}", GH_BODY_NONE, gh_api_me_session_delete},
+    {"POST", "/v1/token", GH_BODY_JSON_OR_FORM, gh_api_token},
+    {"POST", "/v1/token/refresh", GH_BODY_JSON, gh_api_token_refresh},
+    {"POST", "/v1/logout", GH_BODY_OPTIONAL_JSON, gh_api_logout},
+    {"GET", "/.well-known/jwks.json", GH_BODY_NONE, gh_api_jwks},
+    {"GET", "/healthz", GH_BODY_NONE, gh_api_healthz},
+    {"GET", "/readyz", GH_BODY_NONE, gh_api_readyz},
+};
+const size_t gh_api_nroutes = sizeof gh_api_routes / sizeof gh_api_routes[0];

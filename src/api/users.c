@@ -1,0 +1,315 @@
+/* Accounts: POST /v1/users, GET /v1/me, PUT /v1/me/password, GET /v1/me/sessions,
+ * DELETE /v1/me/sessions/{id}. Decode → call auth/store → encode; password work runs on the
+ * hashing pool. A user only ever sees and changes their own data. */
+#include <sodium.h>
+#include <string.h>
+
+#include "api/common.h"
+#include "auth/identity.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+#define GH_PASSWORD_MIN_CHARS 12
+#define GH_SESSIONS_LIST_MAX 100
+
+/* Count UTF-8 code points (input is known-valid UTF-8). */
+static size_t utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+/* The password rules that need no context (length); the full policy is the abuse issue's. */
+static bool password_policy_ok(const char *pw, size_t len, const char **why)
+{
+    if (utf8_chars(pw, len) < GH_PASSWORD_MIN_CHARS) {
+        *why = "must be at least 12 characters; a passphrase of several words is easiest";
+        return false;
+    }
+    return true;
+}
+
+struct register_job {
+    struct gh_app *app;
+    struct gh_http_req *req;
+    struct gh_user user;
+    struct gh_api_secret pw;
+};
+
+static void register_job_free(void *p)
+{
+    struct register_job *j = p;
+    gh_api_secret_wipe(&j->pw);
+    sodium_memzero(&j->user, sizeof j->user);
+    gh_free(j);
+}
+
+static void register_run(void *ctx)
+{
+    struct register_job *j = ctx;
+    gh_err rc = gh_password_hash(&j->app->pw, j->pw.buf, j->pw.len, j->user.password_hash,
+                                 sizeof j->user.password_hash);
+    gh_api_secret_wipe(&j->pw);
+    if (rc == GH_OK)
+        rc = gh_store_user_insert(j->app->store, &j->user);
+    if (rc == GH_ERR_CONFLICT) {
+        gh_http_reply_problem(j->req, 409, "email-taken", "Email already registered",
+                              "An account with this email already exists; sign in instead.",
+                              NULL);
+        return;
+    }
+    if (rc != GH_OK) {
+        gh_http_reply_error(j->req, rc, NULL);
+        return;
+    }
+    gh_log_security("user_registered", gh_http_request_id(j->req), j->user.id,
+                    gh_http_client_addr(j->req), NULL);
+    gh_http_reply_json(j->req, 201,
+                       json_pack("{s:s,s:s,s:o}", "id", j->user.id, "email", j->user.email,
+                                 "created_at", gh_api_time(j->user.created_at)));
+}
+
+void gh_api_users_create(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    static const struct gh_field schema[] = {
+        {"email", GH_FIELD_STRING, true, GH_EMAIL_INPUT_MAX},
+        {"password", GH_FIELD_STRING, true, GH_PASSWORD_MAX_BYTES},
+        {"display_name", GH_FIELD_STRING, false, GH_DISPLAY_NAME_MAX},
+    };
+    json_t *body = NULL;
+    if (gh_http_body_or_reply(req, schema, 3, &body) != GH_OK)
+        return;
+    struct register_job *j = gh_calloc(1, sizeof *j);
+    if (!j) {
+        gh_api_body_free(body);
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        return;
+    }
+    gh_http_set_ctx(req, j, register_job_free);
+    j->app = app;
+    j->req = req;
+    const char *why = NULL;
+    json_t *email = json_object_get(body, "email");
+    json_t *pw = json_object_get(body, "password");
+    json_t *dn = json_object_get(body, "display_name");
+    if (!gh_email_normalize(json_string_value(email), json_string_length(email), j->user.email,
+                            j->user.email_key, &why)) {
+        gh_http_reply_invalid(req, "email", why);
+        goto out;
+    }
+    if (!password_policy_ok(json_string_value(pw), json_string_length(pw), &why)) {
+        gh_http_reply_invalid(req, "password", why);
+        goto out;
+    }
+    if (dn) {
+        if (!gh_display_name_is_valid(json_string_value(dn), json_string_length(dn), &why)) {
+            gh_http_reply_invalid(req, "display_name", why);
+            goto out;
+        }
+        memcpy(j->user.display_name, json_string_value(dn), json_string_length(dn));
+        j->user.has_display_name = true;
+    }
+    /* Refuse a taken email before spending a hash on it (the insert still decides races). */
+    struct gh_user existing;
+    gh_err rc = gh_store_user_find_by_email_key(app->store, j->user.email_key, &existing);
+    sodium_memzero(&existing, sizeof existing);
+    if (rc == GH_OK) {
+        gh_http_reply_problem(req, 409, "email-taken", "Email already registered",
+                              "An account with this email already exists; sign in instead.",
+                              NULL);
+        goto out;
+    }
+    if (rc != GH_ERR_NOT_FOUND) {
+        gh_http_reply_error(req, rc, NULL);
+        goto out;
+    }
+    if (gh_api_secret_copy(pw, &j->pw) != GH_OK) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        goto out;
+    }
+    gh_random_id(j->user.id);
+    j->user.created_at = j->user.updated_at = gh_now();
+    gh_api_run_in_pool(app, req, register_run, j);
+out:
+    gh_api_body_free(body);
+}
+
+void gh_api_me_get(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    struct gh_jwt_claims claims;
+    struct gh_session ss;
+    struct gh_user u;
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+        return;
+    gh_err rc = gh_store_user_get(app->store, claims.sub, &u);
+    if (rc == GH_ERR_NOT_FOUND) {
+        gh_http_reply_error(req, GH_ERR_AUTH, NULL);
+        return;
+    }
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        return;
+    }
+    gh_http_reply_json(req, 200,
+                       json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email,
+                                 "display_name",
+                                 u.has_display_name ? json_string(u.display_name) : json_null(),
+                                 "created_at", gh_api_time(u.created_at)));
+    sodium_memzero(&u, sizeof u);
+}
+
+struct password_job {
+    struct gh_app *app;
+    struct gh_http_req *req;
+    char user_id[GH_ID_LEN + 1];
+    char session_id[GH_ID_LEN + 1];
+    struct gh_api_secret current;
+    struct gh_api_secret next;
+};
+
+static void password_job_free(void *p)
+{
+    struct password_job *j = p;
+    gh_api_secret_wipe(&j->current);
+    gh_api_secret_wipe(&j->next);
+    gh_free(j);
+}
+
+static void password_run(void *ctx)
+{
+    struct password_job *j = ctx;
+    struct gh_user u;
+    char hash[GH_PASSWORD_HASH_MAX + 1];
+    gh_err rc = gh_store_user_get(j->app->store, j->user_id, &u);
+    if (rc == GH_OK) {
+        rc = gh_password_verify(u.password_hash, j->current.buf, j->current.len);
+        if (rc == GH_ERR_INVALID)
+            rc = GH_ERR_AUTH;
+    }
+    sodium_memzero(&u, sizeof u);
+    if (rc == GH_ERR_AUTH || rc == GH_ERR_NOT_FOUND) {
+        gh_log_security("password_change_failed", gh_http_request_id(j->req), j->user_id,
+                        gh_http_client_addr(j->req), NULL);
+        gh_http_reply_problem(j->req, 401, "invalid-credentials", "Invalid credentials",
+                              "current_password is not correct.", NULL);
+        return;
+    }
+    if (rc == GH_OK)
+        rc = gh_password_hash(&j->app->pw, j->next.buf, j->next.len, hash, sizeof hash);
+    if (rc == GH_OK)
+        rc = gh_store_user_set_password(j->app->store, j->user_id, hash, gh_now(), true,
+                                        j->session_id);
+    sodium_memzero(hash, sizeof hash);
+    if (rc != GH_OK) {
+        gh_http_reply_error(j->req, rc, NULL);
+        return;
+    }
+    gh_log_security("password_changed", gh_http_request_id(j->req), j->user_id,
+                    gh_http_client_addr(j->req), NULL);
+    gh_http_reply_json(j->req, 204, NULL);
+}
+
+void gh_api_me_password(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    static const struct gh_field schema[] = {
+        {"current_password", GH_FIELD_STRING, true, GH_PASSWORD_MAX_BYTES},
+        {"new_password", GH_FIELD_STRING, true, GH_PASSWORD_MAX_BYTES},
+    };
+    struct gh_jwt_claims claims;
+    struct gh_session ss;
+    json_t *body = NULL;
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+        return;
+    if (gh_http_body_or_reply(req, schema, 2, &body) != GH_OK)
+        return;
+    const char *why = NULL;
+    json_t *cur = json_object_get(body, "current_password");
+    json_t *next = json_object_get(body, "new_password");
+    if (!password_policy_ok(json_string_value(next), json_string_length(next), &why)) {
+        gh_http_reply_invalid(req, "new_password", why);
+        goto out;
+    }
+    struct password_job *j = gh_calloc(1, sizeof *j);
+    if (!j) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        goto out;
+    }
+    gh_http_set_ctx(req, j, password_job_free);
+    j->app = app;
+    j->req = req;
+    memcpy(j->user_id, claims.sub, sizeof j->user_id);
+    j->user_id[GH_ID_LEN] = '\0';
+    memcpy(j->session_id, ss.id, sizeof j->session_id);
+    if (gh_api_secret_copy(cur, &j->current) != GH_OK ||
+        gh_api_secret_copy(next, &j->next) != GH_OK) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        goto out;
+    }
+    gh_api_run_in_pool(app, req, password_run, j);
+out:
+    gh_api_body_free(body);
+}
+
+void gh_api_me_sessions(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    struct gh_jwt_claims claims;
+    struct gh_session ss, *list = NULL;
+    size_t n = 0;
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+        return;
+    gh_err rc = gh_store_sessions_list(app->store, claims.sub, gh_now(),
+                                       app->cfg->session_idle_timeout, GH_SESSIONS_LIST_MAX, &list,
+                                       &n);
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_array_append_new(
+            arr, json_pack("{s:s,s:o,s:o,s:o,s:b}", "id", list[i].id, "created_at",
+                           gh_api_time(list[i].created_at), "last_used_at",
+                           gh_api_time(list[i].last_used_at), "expires_at",
+                           gh_api_time(list[i].expires_at), "current",
+                           strcmp(list[i].id, ss.id) == 0));
+    }
+    gh_free(list);
+    if (!arr) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        return;
+    }
+    gh_http_reply_json(req, 200, arr);
+}
+
+void gh_api_me_session_delete(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    struct gh_jwt_claims claims;
+    struct gh_session ss;
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+        return;
+    const char *id = gh_http_path_param(req);
+    gh_err rc = (id && gh_id_is_valid(id))
+                    ? gh_store_session_revoke(app->store, id, claims.sub, "user_revoked", gh_now())
+                    : GH_ERR_NOT_FOUND;
+    if (rc == GH_ERR_NOT_FOUND) {
+        gh_http_reply_problem(req, 404, "not-found", "Not found", "No such session.", NULL);
+        return;
+    }
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        return;
+    }
+    gh_log_security("session_revoked", gh_http_request_id(req), claims.sub,
+                    gh_http_client_addr(req), json_pack("{s:s,s:s}", "session_id", id, "reason",
+                                                        "user_revoked"));
+    gh_http_reply_json(req, 204, NULL);
+}

@@ -1,0 +1,166 @@
+/* Owns the hashing worker threads and their bounded FIFO of jobs, from gh_hashpool_new to
+ * gh_hashpool_free; a job's arg stays the submitter's and must outlive the job's run.
+ * No client input is parsed here: the queue bound is what keeps latency bounded under load. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "auth/hashpool.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+/* Sanity caps on the configuration, so a typo cannot ask for a million threads. */
+#define HASHPOOL_THREADS_MAX 256u
+#define HASHPOOL_QUEUE_MAX 65536u
+#define NICE_MAX 19
+
+struct job {
+    gh_hashpool_fn fn;
+    void *arg;
+};
+
+struct gh_hashpool {
+    pthread_mutex_t mu;
+    pthread_cond_t has_work;
+    bool sync_ready;  /* mu and has_work are initialised */
+    bool stopping;    /* under mu */
+    struct job *ring; /* cap slots; count waiting jobs starting at head, under mu */
+    unsigned cap, head, count;
+    int nice_delta;
+    pthread_t *threads;
+    unsigned started;
+};
+
+/* setpriority on a thread id changes that thread only on Linux (NPTL threads are tasks). */
+static void lower_own_priority(int delta)
+{
+    if (delta <= 0)
+        return;
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno != 0)
+        return;
+    int want = delta > NICE_MAX - cur ? NICE_MAX : cur + delta;
+    (void)setpriority(PRIO_PROCESS, tid, want); /* best effort: a busier host is not fatal */
+}
+
+static void *worker_main(void *arg)
+{
+    struct gh_hashpool *pool = arg;
+    lower_own_priority(pool->nice_delta);
+    for (;;) {
+        pthread_mutex_lock(&pool->mu);
+        while (pool->count == 0 && !pool->stopping)
+            pthread_cond_wait(&pool->has_work, &pool->mu);
+        if (pool->count == 0) { /* stopping and drained */
+            pthread_mutex_unlock(&pool->mu);
+            break;
+        }
+        struct job j = pool->ring[pool->head];
+        pool->head = (pool->head + 1) % pool->cap;
+        pool->count--;
+        pthread_mutex_unlock(&pool->mu);
+        j.fn(j.arg);
+    }
+    return NULL;
+}
+
+gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
+                       struct gh_hashpool **out)
+{
+    struct gh_hashpool *pool = NULL;
+    gh_err rc = GH_OK;
+
+    if (!out)
+        return GH_ERR_INVALID;
+    *out = NULL;
+    if (threads == 0 || threads > HASHPOOL_THREADS_MAX || queue_max == 0 ||
+        queue_max > HASHPOOL_QUEUE_MAX)
+        return GH_ERR_INVALID;
+
+    pool = gh_calloc(1, sizeof *pool);
+    if (!pool)
+        return GH_ERR_NOMEM;
+    pool->cap = queue_max;
+    pool->nice_delta = nice_delta;
+    pool->ring = gh_calloc(queue_max, sizeof *pool->ring);
+    pool->threads = gh_calloc(threads, sizeof *pool->threads);
+    if (!pool->ring || !pool->threads) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    if (pthread_mutex_init(&pool->mu, NULL) != 0) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    if (pthread_cond_init(&pool->has_work, NULL) != 0) {
+        pthread_mutex_destroy(&pool->mu);
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    pool->sync_ready = true;
+    for (unsigned i = 0; i < threads; i++) {
+        if (pthread_create(&pool->threads[i], NULL, worker_main, pool) != 0) {
+            rc = GH_ERR_NOMEM;
+            goto out;
+        }
+        pool->started++;
+    }
+    *out = pool;
+    pool = NULL;
+out:
+    gh_hashpool_free(pool); /* stops and joins whatever was started */
+    return rc;
+}
+
+/* Must not be called from inside a job (a worker cannot join itself). */
+void gh_hashpool_free(struct gh_hashpool *pool)
+{
+    if (!pool)
+        return;
+    if (pool->sync_ready) {
+        pthread_mutex_lock(&pool->mu);
+        pool->stopping = true;
+        pthread_cond_broadcast(&pool->has_work);
+        pthread_mutex_unlock(&pool->mu);
+        for (unsigned i = 0; i < pool->started; i++)
+            pthread_join(pool->threads[i], NULL);
+        pthread_cond_destroy(&pool->has_work);
+        pthread_mutex_destroy(&pool->mu);
+    }
+    gh_free(pool->threads);
+    gh_free(pool->ring);
+    gh_free(pool);
+}
+
+gh_err gh_hashpool_submit(struct gh_hashpool *pool, gh_hashpool_fn fn, void *arg)
+{
+    gh_err rc = GH_OK;
+    if (!pool || !fn)
+        return GH_ERR_INVALID;
+    pthread_mutex_lock(&pool->mu);
+    if (pool->stopping || pool->count == pool->cap) {
+        rc = GH_ERR_BUSY;
+        goto out;
+    }
+    pool->ring[(pool->head + pool->count) % pool->cap] = (struct job){.fn = fn, .arg = arg};
+    pool->count++;
+    pthread_cond_signal(&pool->has_work);
+out:
+    pthread_mutex_unlock(&pool->mu);
+    return rc;
+}
+
+unsigned gh_hashpool_depth(struct gh_hashpool *pool)
+{
+    if (!pool)
+        return 0;
+    pthread_mutex_lock(&pool->mu);
+    unsigned n = pool->count;
+    pthread_mutex_unlock(&pool->mu);
+    return n;
+}

@@ -1,0 +1,29 @@
+/* A bounded pool of low-priority threads that run password hashing jobs, so that argon2id
+ * never occupies the HTTP threads that serve token checks. A full queue refuses (GH_ERR_BUSY →
+ * 503 + Retry-After) instead of growing latency without bound. */
+#ifndef GH_AUTH_HASHPOOL_H
+#define GH_AUTH_HASHPOOL_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+struct gh_hashpool;
+
+typedef void (*gh_hashpool_fn)(void *arg);
+
+/* threads ≥ 1; queue_max ≥ 1 is the number of jobs that may wait (not counting running ones).
+ * nice_delta (e.g. 10) lowers the workers' scheduling priority. */
+GH_MUST_USE gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
+                                   struct gh_hashpool **out);
+
+/* Stops accepting, runs every queued job, joins the threads. NULL-safe. */
+void gh_hashpool_free(struct gh_hashpool *pool);
+
+/* Queue fn(arg). GH_ERR_BUSY when the queue is full; fn is then NOT called. */
+GH_MUST_USE gh_err gh_hashpool_submit(struct gh_hashpool *pool, gh_hashpool_fn fn, void *arg);
+
+/* Jobs waiting (not running) right now, and total wait time of finished jobs (metrics). */
+unsigned gh_hashpool_depth(struct gh_hashpool *pool);
+
+#endif

@@ -1,0 +1,46 @@
+/* Password hashing and verification. New hashes are argon2id (libsodium crypto_pwhash_str);
+ * imported formats (bcrypt, argon2i/argon2id PHC with any parallelism, Django pbkdf2_sha256$,
+ * bcrypt_sha256$, argon2$) verify and report that they need a rehash.
+ * Trust boundary: stored strings come from our database or an operator's import file. */
+#ifndef GH_AUTH_PASSWORD_H
+#define GH_AUTH_PASSWORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+
+/* Longest stored hash string we accept (including imported formats), excluding NUL. */
+#define GH_PASSWORD_HASH_MAX 255
+
+/* OWASP floor for argon2id: m = 19 MiB, t = 2 (libsodium fixes p = 1). */
+#define GH_PASSWORD_MIN_OPSLIMIT 2ULL
+#define GH_PASSWORD_MIN_MEMLIMIT (19u * 1024u * 1024u)
+
+struct gh_password_params {
+    unsigned long long opslimit;
+    size_t memlimit; /* bytes */
+};
+
+/* Default (OWASP) parameters. */
+void gh_password_params_default(struct gh_password_params *out);
+
+/* Hash pw (pw_len bytes, may not contain NUL) with argon2id into out (NUL-terminated). */
+GH_MUST_USE gh_err gh_password_hash(const struct gh_password_params *p, const char *pw,
+                                    size_t pw_len, char *out, size_t out_size);
+
+/* GH_OK when pw matches stored; GH_ERR_AUTH when it does not; GH_ERR_INVALID when the stored
+ * format is unknown or malformed; GH_ERR_NOMEM when argon2 memory could not be had. */
+GH_MUST_USE gh_err gh_password_verify(const char *stored, const char *pw, size_t pw_len);
+
+/* Is stored anything other than argon2id at (at least) params p? */
+bool gh_password_needs_rehash(const struct gh_password_params *p, const char *stored);
+
+/* Is stored a format gh_password_verify understands (checked structurally, no hashing)? */
+bool gh_password_format_is_supported(const char *stored);
+
+/* A short, non-secret algorithm name for stored ("argon2id", "bcrypt", "django-pbkdf2-sha256",
+ * …), or "unknown". For exports and logs; never the hash itself. */
+const char *gh_password_algorithm(const char *stored);
+
+#endif

@@ -1,0 +1,670 @@
+/* Owns the settings table and its parsing. Input comes from the operator's environment and
+ * files; values of secret settings never reach an error message, a log or --help.
+ * Lifetime: strings in struct gh_config are heap copies released by gh_config_release. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/enc.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+enum setting_type { T_STRING, T_SECRET, T_INT, T_BOOL, T_ENV, T_PATH };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    const char *def; /* NULL: unset */
+    long min, max;   /* for T_INT */
+    size_t offset;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct gh_config, f)
+
+/* The one table. Order is the order of --help and docs/configuration.md. */
+static const struct setting settings[] = {
+    {"GATEHOUSE_ENV", T_ENV, "development", 0, 0, 0,
+     "`development` or `production`. Production refuses weak keys, test settings and an "
+     "unprotected public listener."},
+    {"GATEHOUSE_LISTEN", T_STRING, "127.0.0.1:8080", 0, 0, OFF(listen),
+     "Address to serve on, `host:port` (IPv6 as `[::1]:8080`). Port 0 picks a free port."},
+    {"GATEHOUSE_DATABASE_URL", T_SECRET, NULL, 0, 0, OFF(database_url),
+     "`sqlite:PATH` (default `sqlite:<data dir>/gatehouse.db`) or `postgresql://…`. Secret: may "
+     "carry a password."},
+    {"GATEHOUSE_DATA_DIR", T_STRING, "var", 0, 0, OFF(data_dir),
+     "Directory for the SQLite database and, in development, the generated master key."},
+    {"GATEHOUSE_MASTER_KEY", T_SECRET, NULL, 0, 0, OFF(master_key_text),
+     "32 random bytes, base64 (`head -c32 /dev/urandom | base64`). Wraps every stored key. "
+     "Required in production."},
+    {"GATEHOUSE_MASTER_KEY_PREVIOUS", T_SECRET, NULL, 0, 0, OFF(master_key_previous_text),
+     "The previous master key, accepted during a master-key rotation."},
+    {"GATEHOUSE_PUBLIC_URL", T_STRING, NULL, 0, 0, OFF(public_url),
+     "Origin (and optional path prefix) users reach gatehouse at, e.g. "
+     "`https://auth.example.com`. Default issuer."},
+    {"GATEHOUSE_ISSUER", T_STRING, NULL, 0, 0, OFF(issuer),
+     "JWT `iss`. Default: GATEHOUSE_PUBLIC_URL, else `http://<listen>`."},
+    {"GATEHOUSE_AUDIENCE", T_STRING, "gatehouse", 0, 0, OFF(audience),
+     "JWT `aud` of access tokens."},
+    {"GATEHOUSE_ACCESS_TOKEN_TTL", T_INT, "1800", 60, 86400, OFF(access_token_ttl),
+     "Access-token lifetime in seconds."},
+    {"GATEHOUSE_SESSION_IDLE_TIMEOUT", T_INT, "1209600", 300, 31536000,
+     OFF(session_idle_timeout),
+     "Seconds a session may go unused (no refresh) before it ends. Default 14 days."},
+    {"GATEHOUSE_SESSION_MAX_LIFETIME", T_INT, "2592000", 300, 31536000,
+     OFF(session_max_lifetime),
+     "Absolute session lifetime in seconds, however active. Default 30 days."},
+    {"GATEHOUSE_TRUSTED_PROXIES", T_STRING, "", 0, 0, OFF(trusted_proxies),
+     "Comma-separated CIDR list whose X-Forwarded-For/-Proto are believed."},
+    {"GATEHOUSE_CORS_ORIGINS", T_STRING, "", 0, 0, OFF(cors_origins),
+     "Comma-separated exact origins allowed by CORS; empty allows none."},
+    {"GATEHOUSE_REDIS_URL", T_SECRET, NULL, 0, 0, OFF(redis_url),
+     "Optional `redis://…` for shared counters across instances. Secret."},
+    {"GATEHOUSE_MAX_BODY_BYTES", T_INT, "16384", 1024, 1048576, OFF(max_body_bytes),
+     "Largest request body accepted; larger gets 413 before it is read."},
+    {"GATEHOUSE_HTTP_THREADS", T_INT, "2", 1, 256, OFF(http_threads),
+     "HTTP worker threads (libmicrohttpd thread pool)."},
+    {"GATEHOUSE_HASH_THREADS", T_INT, "2", 1, 256, OFF(hash_threads),
+     "Password-hashing threads (lower scheduling priority). Default suits a 2-core machine."},
+    {"GATEHOUSE_HASH_QUEUE", T_INT, "64", 1, 100000, OFF(hash_queue),
+     "Password-hashing jobs that may wait; beyond it logins get 503 + Retry-After."},
+    {"GATEHOUSE_ARGON2_OPSLIMIT", T_INT, "2", 2, 64, OFF(argon2_opslimit),
+     "argon2id passes (t). Never below OWASP's 2."},
+    {"GATEHOUSE_ARGON2_MEMLIMIT_KIB", T_INT, "19456", 19456, 4194304, OFF(argon2_memlimit_kib),
+     "argon2id memory in KiB (m). Never below OWASP's 19 MiB."},
+    {"GATEHOUSE_TEST_INSECURE_FAST_HASH", T_BOOL, "0", 0, 0, OFF(test_insecure_fast_hash),
+     "Test only: hash with minimal argon2id cost so test suites run fast. Refused in "
+     "production."},
+    {"GATEHOUSE_TOKEN_CACHE_SIZE", T_INT, "65536", 0, 16777216, OFF(token_cache_size),
+     "Entries in the verified-token cache (0 disables). Bounded; entries never outlive exp."},
+    {"GATEHOUSE_TLS_CERT_PATH", T_PATH, NULL, 0, 0, OFF(tls_cert_path),
+     "PEM certificate chain for native TLS (with GATEHOUSE_TLS_KEY_PATH)."},
+    {"GATEHOUSE_TLS_KEY_PATH", T_PATH, NULL, 0, 0, OFF(tls_key_path),
+     "PEM private key for native TLS."},
+    {"GATEHOUSE_LOG_LEVEL", T_STRING, "info", 0, 0, OFF(log_level),
+     "`debug`, `info`, `warn` or `error`."},
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* 32 bytes "ChangeMe" ×4, the example in docs/configuration.md: refused everywhere. */
+static const char example_key_b64[] = "Q2hhbmdlTWVDaGFuZ2VNZUNoYW5nZU1lQ2hhbmdlTWU=";
+
+static const char *env_get(const char *name, void *ctx)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+/* Read a whole small secret file; strips one trailing newline. */
+static gh_err read_secret_file(const char *path, char **out)
+{
+    gh_err rc = GH_ERR_IO;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return GH_ERR_IO;
+    buf = gh_malloc(4097);
+    if (!buf) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + len, 4096 - len);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len == 4096) {
+            rc = GH_ERR_TOO_LARGE;
+            goto out;
+        }
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    buf[len] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = GH_OK;
+out:
+    if (buf) {
+        sodium_memzero(buf, 4097);
+        gh_free(buf);
+    }
+    close(fd);
+    return rc;
+}
+
+static gh_err parse_long(const char *s, long *out)
+{
+    if (!s || !*s)
+        return GH_ERR_INVALID;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end != '\0' || end == s)
+        return GH_ERR_INVALID;
+    *out = v;
+    return GH_OK;
+}
+
+static gh_err parse_listen(struct gh_config *cfg, char err[GH_CONFIG_ERR_MAX])
+{
+    const char *s = cfg->listen;
+    const char *colon;
+    size_t hostlen;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':')
+            goto bad;
+        hostlen = (size_t)(rb - s - 1);
+        s++;
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            goto bad;
+        hostlen = (size_t)(colon - s);
+    }
+    if (hostlen == 0 || hostlen >= sizeof cfg->listen_host)
+        goto bad;
+    memcpy(cfg->listen_host, s, hostlen);
+    cfg->listen_host[hostlen] = '\0';
+    unsigned char tmp[16];
+    if (inet_pton(AF_INET, cfg->listen_host, tmp) != 1 &&
+        inet_pton(AF_INET6, cfg->listen_host, tmp) != 1)
+        goto bad;
+    long port;
+    if (parse_long(colon + 1, &port) != GH_OK || port < 0 || port > 65535)
+        goto bad;
+    cfg->listen_port = (uint16_t)port;
+    return GH_OK;
+bad:
+    snprintf(err, GH_CONFIG_ERR_MAX,
+             "GATEHOUSE_LISTEN: must be an IP address and port, like 127.0.0.1:8080 or [::1]:8080");
+    return GH_ERR_CONFIG;
+}
+
+static bool listen_is_loopback(const struct gh_config *cfg)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, cfg->listen_host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, cfg->listen_host, a) == 1) {
+        static const unsigned char lo[16] = {[15] = 1};
+        return memcmp(a, lo, 16) == 0;
+    }
+    return false;
+}
+
+/* Accept only a list of IPv4/IPv6 CIDRs (or plain addresses) separated by commas. */
+static bool cidr_list_is_valid(const char *s)
+{
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        char item[64];
+        while (len && *s == ' ') {
+            s++;
+            len--;
+        }
+        while (len && s[len - 1] == ' ')
+            len--;
+        if (len == 0 || len >= sizeof item)
+            return false;
+        memcpy(item, s, len);
+        item[len] = '\0';
+        char *slash = strchr(item, '/');
+        long bits = -1;
+        if (slash) {
+            *slash = '\0';
+            if (parse_long(slash + 1, &bits) != GH_OK)
+                return false;
+        }
+        unsigned char a[16];
+        if (inet_pton(AF_INET, item, a) == 1) {
+            if (bits > 32)
+                return false;
+        } else if (inet_pton(AF_INET6, item, a) == 1) {
+            if (bits > 128)
+                return false;
+        } else {
+            return false;
+        }
+        if (slash && bits < 0)
+            return false;
+        s += comma ? (size_t)(comma - s) + 1 : strlen(s);
+    }
+    return true;
+}
+
+static bool url_is_http(const char *s)
+{
+    return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
+}
+
+static gh_err set_string(char **slot, const char *v)
+{
+    char *d = gh_strdup(v);
+    if (!d)
+        return GH_ERR_NOMEM;
+    *slot = d;
+    return GH_OK;
+}
+
+gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void *ctx,
+                           char err[GH_CONFIG_ERR_MAX])
+{
+    memset(cfg, 0, sizeof *cfg);
+    err[0] = '\0';
+    char file_name[128];
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        const char *v = get(s->name, ctx);
+        char *from_file = NULL;
+        if (v && *v == '\0')
+            v = NULL;
+        if (s->type == T_SECRET) {
+            snprintf(file_name, sizeof file_name, "%s_FILE", s->name);
+            const char *path = get(file_name, ctx);
+            if (path && *path) {
+                if (v) {
+                    snprintf(err, GH_CONFIG_ERR_MAX, "%s: set either %s or %s_FILE, not both",
+                             s->name, s->name, s->name);
+                    return GH_ERR_CONFIG;
+                }
+                gh_err rc = read_secret_file(path, &from_file);
+                if (rc != GH_OK) {
+                    snprintf(err, GH_CONFIG_ERR_MAX, "%s_FILE: cannot read the file (%s)",
+                             s->name, gh_err_name(rc));
+                    return GH_ERR_CONFIG;
+                }
+                v = from_file;
+                if (s->offset == OFF(master_key_text) && !cfg->master_key_file) {
+                    if (set_string(&cfg->master_key_file, path) != GH_OK) {
+                        gh_free(from_file);
+                        return GH_ERR_NOMEM;
+                    }
+                }
+            }
+        }
+        if (!v)
+            v = s->def;
+        gh_err rc = GH_OK;
+        switch (s->type) {
+        case T_ENV:
+            if (strcmp(v, "production") == 0)
+                cfg->production = true;
+            else if (strcmp(v, "development") != 0) {
+                snprintf(err, GH_CONFIG_ERR_MAX,
+                         "%s: must be \"development\" or \"production\"", s->name);
+                return GH_ERR_CONFIG;
+            }
+            break;
+        case T_STRING:
+        case T_PATH:
+        case T_SECRET:
+            if (v) {
+                if (strlen(v) > 4000) {
+                    snprintf(err, GH_CONFIG_ERR_MAX, "%s: value is too long", s->name);
+                    rc = GH_ERR_CONFIG;
+                } else {
+                    rc = set_string((char **)((char *)cfg + s->offset), v);
+                }
+            }
+            break;
+        case T_INT: {
+            long n;
+            if (parse_long(v, &n) != GH_OK) {
+                snprintf(err, GH_CONFIG_ERR_MAX, "%s: must be a whole number", s->name);
+                rc = GH_ERR_CONFIG;
+            } else if (n < s->min || n > s->max) {
+                snprintf(err, GH_CONFIG_ERR_MAX, "%s: must be between %ld and %ld", s->name,
+                         s->min, s->max);
+                rc = GH_ERR_CONFIG;
+            } else {
+                *(long *)((char *)cfg + s->offset) = n;
+            }
+            break;
+        }
+        case T_BOOL:
+            if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
+                *(bool *)((char *)cfg + s->offset) = true;
+            else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+                *(bool *)((char *)cfg + s->offset) = false;
+            else {
+                snprintf(err, GH_CONFIG_ERR_MAX, "%s: must be 0 or 1", s->name);
+                rc = GH_ERR_CONFIG;
+            }
+            break;
+        }
+        if (from_file) {
+            sodium_memzero(from_file, strlen(from_file));
+            gh_free(from_file);
+        }
+        if (rc != GH_OK)
+            return rc == GH_ERR_NOMEM ? rc : GH_ERR_CONFIG;
+    }
+
+    if (parse_listen(cfg, err) != GH_OK)
+        return GH_ERR_CONFIG;
+    if (!cfg->database_url) {
+        char buf[4200];
+        snprintf(buf, sizeof buf, "sqlite:%s/gatehouse.db", cfg->data_dir);
+        if (set_string(&cfg->database_url, buf) != GH_OK)
+            return GH_ERR_NOMEM;
+    } else if (strncmp(cfg->database_url, "sqlite:", 7) != 0 &&
+               strncmp(cfg->database_url, "postgresql://", 13) != 0 &&
+               strncmp(cfg->database_url, "postgres://", 11) != 0) {
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_DATABASE_URL: must start with sqlite: or postgresql://");
+        return GH_ERR_CONFIG;
+    }
+    if (cfg->public_url && !url_is_http(cfg->public_url)) {
+        snprintf(err, GH_CONFIG_ERR_MAX, "GATEHOUSE_PUBLIC_URL: must start with https:// or http://");
+        return GH_ERR_CONFIG;
+    }
+    if (!cfg->issuer) {
+        char buf[4200];
+        if (cfg->public_url)
+            snprintf(buf, sizeof buf, "%s", cfg->public_url);
+        else
+            snprintf(buf, sizeof buf, "http://%s", cfg->listen);
+        if (set_string(&cfg->issuer, buf) != GH_OK)
+            return GH_ERR_NOMEM;
+    }
+    if (!cidr_list_is_valid(cfg->trusted_proxies)) {
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_TRUSTED_PROXIES: must be a comma-separated list of IP addresses or "
+                 "CIDR ranges like 10.0.0.0/8");
+        return GH_ERR_CONFIG;
+    }
+    if ((cfg->tls_cert_path == NULL) != (cfg->tls_key_path == NULL)) {
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_TLS_CERT_PATH: set both GATEHOUSE_TLS_CERT_PATH and "
+                 "GATEHOUSE_TLS_KEY_PATH, or neither");
+        return GH_ERR_CONFIG;
+    }
+    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+        snprintf(err, GH_CONFIG_ERR_MAX, "GATEHOUSE_LOG_LEVEL: must be debug, info, warn or error");
+        return GH_ERR_CONFIG;
+    }
+    if (cfg->production) {
+        if (cfg->test_insecure_fast_hash) {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_TEST_INSECURE_FAST_HASH: is a test-only setting and is refused "
+                     "in production");
+            return GH_ERR_CONFIG;
+        }
+        if (!listen_is_loopback(cfg) && !cfg->tls_cert_path && cfg->trusted_proxies[0] == '\0') {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_LISTEN: a non-loopback listener in production needs TLS "
+                     "(GATEHOUSE_TLS_CERT_PATH) or a TLS-terminating proxy "
+                     "(GATEHOUSE_TRUSTED_PROXIES)");
+            return GH_ERR_CONFIG;
+        }
+        if (!cfg->public_url || strncmp(cfg->public_url, "https://", 8) != 0) {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_PUBLIC_URL: production needs the https:// origin users reach "
+                     "gatehouse at");
+            return GH_ERR_CONFIG;
+        }
+    }
+    return GH_OK;
+}
+
+gh_err gh_config_load(struct gh_config *cfg, char err[GH_CONFIG_ERR_MAX])
+{
+    return gh_config_load_with(cfg, env_get, NULL, err);
+}
+
+static void free_secret(char **p)
+{
+    if (*p) {
+        sodium_memzero(*p, strlen(*p));
+        gh_free(*p);
+        *p = NULL;
+    }
+}
+
+void gh_config_release(struct gh_config *cfg)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        if (s->type == T_STRING || s->type == T_PATH || s->type == T_SECRET)
+            free_secret((char **)((char *)cfg + s->offset));
+    }
+    free_secret(&cfg->master_key_file);
+}
+
+bool gh_config_key_is_weak(const unsigned char key[GH_MASTER_KEY_BYTES])
+{
+    bool all_same = true;
+    for (size_t i = 1; i < GH_MASTER_KEY_BYTES; i++)
+        if (key[i] != key[0])
+            all_same = false;
+    if (all_same)
+        return true;
+    unsigned char ex[GH_MASTER_KEY_BYTES];
+    size_t n = 0;
+    if (gh_b64_decode(example_key_b64, strlen(example_key_b64), ex, sizeof ex, &n) == GH_OK &&
+        n == GH_MASTER_KEY_BYTES && sodium_memcmp(ex, key, GH_MASTER_KEY_BYTES) == 0)
+        return true;
+    /* A key with very few distinct byte values is not random (e.g. "abab…", ASCII digits). */
+    unsigned char seen[256] = {0};
+    int distinct = 0;
+    for (size_t i = 0; i < GH_MASTER_KEY_BYTES; i++)
+        if (!seen[key[i]]++)
+            distinct++;
+    return distinct < 12;
+}
+
+static gh_err decode_key(const char *text, unsigned char **out)
+{
+    unsigned char *k = sodium_malloc(64);
+    if (!k)
+        return GH_ERR_NOMEM;
+    size_t n = 0;
+    if (gh_b64_decode(text, strlen(text), k, 64, &n) != GH_OK || n != GH_MASTER_KEY_BYTES) {
+        sodium_free(k);
+        return GH_ERR_INVALID;
+    }
+    *out = k;
+    return GH_OK;
+}
+
+/* The development key lives in <data_dir>/master.key; created with O_EXCL and mode 0600. */
+static gh_err dev_key_path(const struct gh_config *cfg, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s/master.key", cfg->data_dir);
+    return (n < 0 || (size_t)n >= size) ? GH_ERR_CONFIG : GH_OK;
+}
+
+static gh_err dev_key_load_or_create(const struct gh_config *cfg, unsigned char **out,
+                                     char err[GH_CONFIG_ERR_MAX])
+{
+    char path[4200];
+    char *text = NULL;
+    if (dev_key_path(cfg, path, sizeof path) != GH_OK)
+        return GH_ERR_CONFIG;
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, GH_CONFIG_ERR_MAX, "GATEHOUSE_DATA_DIR: cannot create the data directory");
+        return GH_ERR_CONFIG;
+    }
+    gh_err rc = read_secret_file(path, &text);
+    if (rc == GH_OK) {
+        rc = decode_key(text, out);
+        sodium_memzero(text, strlen(text));
+        gh_free(text);
+        if (rc != GH_OK)
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_MASTER_KEY: the development key file in the data directory is "
+                     "not 32 bytes of base64");
+        return rc == GH_ERR_NOMEM ? rc : (rc == GH_OK ? GH_OK : GH_ERR_CONFIG);
+    }
+    unsigned char raw[GH_MASTER_KEY_BYTES];
+    char b64[64];
+    randombytes_buf(raw, sizeof raw);
+    gh_b64_encode(raw, sizeof raw, b64, sizeof b64);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        sodium_memzero(raw, sizeof raw);
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_MASTER_KEY: not set, and the development key could not be created "
+                 "in GATEHOUSE_DATA_DIR");
+        return GH_ERR_CONFIG;
+    }
+    size_t len = strlen(b64);
+    b64[len] = '\n';
+    ssize_t w = write(fd, b64, len + 1);
+    int sync_rc = fsync(fd);
+    close(fd);
+    sodium_memzero(b64, sizeof b64);
+    if (w != (ssize_t)(len + 1) || sync_rc != 0) {
+        sodium_memzero(raw, sizeof raw);
+        unlink(path);
+        snprintf(err, GH_CONFIG_ERR_MAX, "GATEHOUSE_MASTER_KEY: writing the development key failed");
+        return GH_ERR_CONFIG;
+    }
+    unsigned char *k = sodium_malloc(64);
+    if (!k) {
+        sodium_memzero(raw, sizeof raw);
+        return GH_ERR_NOMEM;
+    }
+    memcpy(k, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+    gh_log(GH_LOG_WARN, "no master key configured: generated a development key", NULL,
+           "dev_master_key_created", json_pack("{s:s}", "path", path));
+    *out = k;
+    return GH_OK;
+}
+
+/* Is key equal to the development key file in the data directory (never valid in production)? */
+static bool is_dev_key(const struct gh_config *cfg, const unsigned char *key)
+{
+    char path[4200];
+    char *text = NULL;
+    unsigned char *dev = NULL;
+    bool same = false;
+    if (dev_key_path(cfg, path, sizeof path) != GH_OK || read_secret_file(path, &text) != GH_OK)
+        return false;
+    if (decode_key(text, &dev) == GH_OK) {
+        same = sodium_memcmp(dev, key, GH_MASTER_KEY_BYTES) == 0;
+        sodium_free(dev);
+    }
+    sodium_memzero(text, strlen(text));
+    gh_free(text);
+    return same;
+}
+
+gh_err gh_config_master_key(const struct gh_config *cfg, unsigned char **out,
+                            unsigned char **previous_out, char err[GH_CONFIG_ERR_MAX])
+{
+    unsigned char *key = NULL;
+    unsigned char *prev = NULL;
+    gh_err rc;
+    *out = NULL;
+    if (previous_out)
+        *previous_out = NULL;
+    if (!cfg->master_key_text) {
+        if (cfg->production) {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_MASTER_KEY: production needs an explicit master key "
+                     "(GATEHOUSE_MASTER_KEY or GATEHOUSE_MASTER_KEY_FILE)");
+            return GH_ERR_CONFIG;
+        }
+        rc = dev_key_load_or_create(cfg, &key, err);
+        if (rc != GH_OK)
+            return rc;
+    } else {
+        if (cfg->master_key_file && cfg->production) {
+            struct stat st;
+            if (stat(cfg->master_key_file, &st) != 0 || (st.st_mode & 077) != 0) {
+                snprintf(err, GH_CONFIG_ERR_MAX,
+                         "GATEHOUSE_MASTER_KEY_FILE: the key file must not be readable by group "
+                         "or others (chmod 600)");
+                return GH_ERR_CONFIG;
+            }
+        }
+        if (decode_key(cfg->master_key_text, &key) != GH_OK) {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_MASTER_KEY: must be exactly 32 bytes, base64-encoded");
+            return GH_ERR_CONFIG;
+        }
+        if (gh_config_key_is_weak(key) || (cfg->production && is_dev_key(cfg, key))) {
+            sodium_free(key);
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_MASTER_KEY: the key is weak or publicly known; generate one with "
+                     "head -c32 /dev/urandom | base64");
+            return GH_ERR_CONFIG;
+        }
+    }
+    if (cfg->master_key_previous_text) {
+        if (decode_key(cfg->master_key_previous_text, &prev) != GH_OK) {
+            sodium_free(key);
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_MASTER_KEY_PREVIOUS: must be exactly 32 bytes, base64-encoded");
+            return GH_ERR_CONFIG;
+        }
+    }
+    *out = key;
+    if (previous_out)
+        *previous_out = prev;
+    else
+        sodium_free(prev);
+    return GH_OK;
+}
+
+static const char *type_name(enum setting_type t)
+{
+    switch (t) {
+    case T_STRING: return "string";
+    case T_SECRET: return "secret";
+    case T_INT: return "integer";
+    case T_BOOL: return "0/1";
+    case T_ENV: return "enum";
+    case T_PATH: return "path";
+    }
+    return "";
+}
+
+void gh_config_print_help(FILE *f)
+{
+    fprintf(f, "Environment (secrets also as NAME_FILE):\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        fprintf(f, "  %-34s %-8s default: %s\n      %s\n", s->name, type_name(s->type),
+                s->def ? (s->def[0] ? s->def : "(empty)") : "(unset)", s->help);
+    }
+}
+
+void gh_config_print_markdown(FILE *f)
+{
+    fprintf(f, "| Variable | Type | Default | Range | Description |\n");
+    fprintf(f, "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        char range[64] = "";
+        if (s->type == T_INT)
+            snprintf(range, sizeof range, "%ld–%ld", s->min, s->max);
+        fprintf(f, "| `%s`%s | %s | %s | %s | %s |\n", s->name,
+                s->type == T_SECRET ? " (also `_FILE`)" : "", type_name(s->type),
+                s->def ? (s->def[0] ? s->def : "(empty)") : "(unset)", range, s->help);
+    }
+}

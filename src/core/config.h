@@ -1,0 +1,75 @@
+/* Configuration: one declarative table of GATEHOUSE_* settings drives environment parsing,
+ * NAME_FILE secrets, validation, --help and docs/configuration.md. Secrets are never printed.
+ * Lifetime: one gh_config per process, filled before anything binds, freed at exit. */
+#ifndef GH_CORE_CONFIG_H
+#define GH_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+#define GH_MASTER_KEY_BYTES 32
+#define GH_CONFIG_ERR_MAX 512
+
+struct gh_config {
+    bool production;
+    char *listen;      /* host:port as given */
+    char listen_host[256];
+    uint16_t listen_port;
+    char *database_url; /* secret */
+    char *data_dir;
+    char *master_key_text;          /* secret: base64 text as configured, or NULL */
+    char *master_key_previous_text; /* secret */
+    char *master_key_file;          /* path the key came from, if any (for permission checks) */
+    char *public_url;
+    char *issuer;
+    char *audience;
+    long access_token_ttl;
+    long session_idle_timeout;
+    long session_max_lifetime;
+    char *trusted_proxies;
+    char *cors_origins;
+    char *redis_url; /* secret */
+    long max_body_bytes;
+    long http_threads;
+    long hash_threads;
+    long hash_queue;
+    long argon2_opslimit;
+    long argon2_memlimit_kib;
+    bool test_insecure_fast_hash;
+    long token_cache_size;
+    char *tls_cert_path;
+    char *tls_key_path;
+    char *log_level;
+};
+
+/* Fill cfg from the environment (getenv), NAME_FILE for secrets, then validate.
+ * On failure err (GH_CONFIG_ERR_MAX bytes) names the variable and the problem — never a value
+ * of a secret. */
+GH_MUST_USE gh_err gh_config_load(struct gh_config *cfg, char err[GH_CONFIG_ERR_MAX]);
+
+/* Same, reading variables through a lookup function (tests). */
+typedef const char *(*gh_config_getenv_fn)(const char *name, void *ctx);
+GH_MUST_USE gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void *ctx,
+                                       char err[GH_CONFIG_ERR_MAX]);
+
+void gh_config_release(struct gh_config *cfg);
+
+/* The master key as 32 bytes in sodium_malloc memory (caller sodium_free's it). In development
+ * without a configured key, generates <data_dir>/master.key (mode 0600) and says so in the log.
+ * Production refusals (no key, group/other-readable file, wrong length, weak/known key) are
+ * reported through err naming GATEHOUSE_MASTER_KEY. previous_out may be NULL; *previous_out is
+ * NULL when no previous key is configured. */
+GH_MUST_USE gh_err gh_config_master_key(const struct gh_config *cfg, unsigned char **out,
+                                        unsigned char **previous_out, char err[GH_CONFIG_ERR_MAX]);
+
+/* Is this 32-byte key weak or publicly known (all one byte, the documented example key)? */
+bool gh_config_key_is_weak(const unsigned char key[GH_MASTER_KEY_BYTES]);
+
+/* Print the settings table (--help) or write it as Markdown (docs/configuration.md). */
+void gh_config_print_help(FILE *f);
+void gh_config_print_markdown(FILE *f);
+
+#endif

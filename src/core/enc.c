@@ -1,0 +1,69 @@
+/* Thin wrappers over libsodium's base64 and randomness; strict decoding for untrusted text. */
+#include <sodium.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/enc.h"
+#include "core/banned.h"
+
+void gh_b64url_encode(const unsigned char *in, size_t n, char *out, size_t out_size)
+{
+    sodium_bin2base64(out, out_size, in, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+void gh_b64_encode(const unsigned char *in, size_t n, char *out, size_t out_size)
+{
+    sodium_bin2base64(out, out_size, in, n, sodium_base64_VARIANT_ORIGINAL);
+}
+
+static gh_err decode(const char *in, size_t in_len, unsigned char *out, size_t out_max,
+                     size_t *out_len, int variant)
+{
+    const char *end = NULL;
+    size_t len = 0;
+    if (sodium_base642bin(out, out_max, in, in_len, NULL, &len, &end, variant) != 0)
+        return GH_ERR_MALFORMED;
+    if (end != in + in_len)
+        return GH_ERR_MALFORMED;
+    *out_len = len;
+    return GH_OK;
+}
+
+gh_err gh_b64url_decode(const char *in, size_t in_len, unsigned char *out, size_t out_max,
+                        size_t *out_len)
+{
+    return decode(in, in_len, out, out_max, out_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+gh_err gh_b64_decode(const char *in, size_t in_len, unsigned char *out, size_t out_max,
+                     size_t *out_len)
+{
+    return decode(in, in_len, out, out_max, out_len, sodium_base64_VARIANT_ORIGINAL);
+}
+
+void gh_random_id(char out[GH_ID_LEN + 1])
+{
+    unsigned char r[16];
+    randombytes_buf(r, sizeof r);
+    gh_b64url_encode(r, sizeof r, out, GH_ID_LEN + 1);
+}
+
+bool gh_id_is_valid(const char *s)
+{
+    if (!s || strlen(s) != GH_ID_LEN)
+        return false;
+    for (size_t i = 0; i < GH_ID_LEN; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    /* 16 bytes → 22 chars; the last char carries only 2 bits: must be one of A,Q,g,w. */
+    char last = s[GH_ID_LEN - 1];
+    return last == 'A' || last == 'Q' || last == 'g' || last == 'w';
+}
+
+int64_t gh_now(void)
+{
+    return (int64_t)time(NULL);
+}

@@ -1,0 +1,113 @@
+/* The HTTP layer: libmicrohttpd glue, routing, request bodies (size-capped, JSON and form
+ * decoding with schema checks), and responses (JSON, problem+json, security headers).
+ * It knows nothing of authentication: handlers get a request and answer it.
+ * Lifetime: a gh_http_req lives from the first byte of a request to MHD's completion callback;
+ * everything hanging off it is freed there. */
+#ifndef GH_HTTP_HTTP_H
+#define GH_HTTP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/enc.h"
+#include "core/err.h"
+
+struct gh_http_req;
+struct gh_http_server;
+
+typedef void (*gh_http_handler)(struct gh_http_req *req, void *app);
+
+enum gh_http_body { GH_BODY_NONE, GH_BODY_JSON, GH_BODY_JSON_OR_FORM, GH_BODY_OPTIONAL_JSON };
+
+struct gh_route {
+    const char *method;
+    const char *path; /* exact, or ending in "/{id}" to capture one path segment */
+    enum gh_http_body body;
+    gh_http_handler handler;
+};
+
+struct gh_http_options {
+    const char *host;
+    uint16_t port; /* 0: pick a free port */
+    unsigned threads;
+    size_t max_body;
+    bool tls; /* responses carry HSTS */
+};
+
+GH_MUST_USE gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *routes,
+                                 size_t nroutes, void *app, struct gh_http_server **out);
+/* The port actually bound (useful with port 0). */
+uint16_t gh_http_port(struct gh_http_server *srv);
+/* Stop accepting new connections and wait (up to timeout_ms) until no request is in flight,
+ * so that no parked request is left for gh_http_stop. NULL-safe. */
+void gh_http_drain(struct gh_http_server *srv, unsigned timeout_ms);
+/* Stop the daemon and free. NULL-safe. */
+void gh_http_stop(struct gh_http_server *srv);
+
+/* ---- request accessors ---- */
+const char *gh_http_method(struct gh_http_req *req);
+const char *gh_http_path(struct gh_http_req *req);
+const char *gh_http_request_id(struct gh_http_req *req);
+/* The captured {id} segment (NULL if the route has none). */
+const char *gh_http_path_param(struct gh_http_req *req);
+/* A request header (NULL if absent). */
+const char *gh_http_header(struct gh_http_req *req, const char *name);
+/* The client address (TCP peer) as text. */
+const char *gh_http_client_addr(struct gh_http_req *req);
+/* Was the request body a form (application/x-www-form-urlencoded)? */
+bool gh_http_body_is_form(struct gh_http_req *req);
+/* The Bearer token of the Authorization header, or NULL; *len its length. */
+const char *gh_http_bearer(struct gh_http_req *req, size_t *len);
+
+/* A per-request slot for the handler's own state, freed with free_fn at completion. */
+void gh_http_set_ctx(struct gh_http_req *req, void *ctx, void (*free_fn)(void *));
+
+/* ---- body decoding ---- */
+enum gh_field_type { GH_FIELD_STRING };
+
+struct gh_field {
+    const char *name;
+    enum gh_field_type type;
+    bool required;
+    size_t max_len; /* bytes */
+};
+
+/* Decode the JSON (or form) body against schema. GH_OK → *out is a new object holding only
+ * schema fields, every value a string without NUL within its limit. On failure the error
+ * response is already set (400 malformed / 422 with errors[]) and the caller just returns. */
+GH_MUST_USE gh_err gh_http_body_or_reply(struct gh_http_req *req, const struct gh_field *schema,
+                                         size_t nfields, json_t **out);
+
+/* Form bodies are decoded to a flat object of strings (unknown keys ignored by the caller).
+ * GH_ERR_MALFORMED for duplicated keys, NUL bytes or bad encoding. Exposed for fuzzing. */
+GH_MUST_USE gh_err gh_http_form_decode(const char *body, size_t len, size_t max_value,
+                                       json_t **out);
+
+/* ---- responses ---- */
+/* JSON body (reference stolen; NULL for no body, e.g. 204). */
+void gh_http_reply_json(struct gh_http_req *req, unsigned status, json_t *body);
+/* problem+json for err (status from the one gh_err map). detail (may be NULL) is sent to the
+ * client: never pass library messages or secrets. */
+void gh_http_reply_error(struct gh_http_req *req, gh_err err, const char *detail);
+/* problem+json with explicit status/slug/title (e.g. 401 invalid_grant). extra (stolen, may be
+ * NULL) is merged into the body. */
+void gh_http_reply_problem(struct gh_http_req *req, unsigned status, const char *slug,
+                           const char *title, const char *detail, json_t *extra);
+/* 422 with one field error. */
+void gh_http_reply_invalid(struct gh_http_req *req, const char *field, const char *message);
+/* Add a response header (copied); only before the reply is sent. */
+void gh_http_add_header(struct gh_http_req *req, const char *name, const char *value);
+
+/* ---- asynchronous completion ---- */
+/* Park the request (the HTTP thread moves on) until gh_http_resume from any thread. The reply
+ * must be set (gh_http_reply_*) before gh_http_resume is called. */
+void gh_http_suspend(struct gh_http_req *req);
+void gh_http_resume(struct gh_http_req *req);
+
+/* Map gh_err to HTTP status (the one map). */
+unsigned gh_http_status_for(gh_err err);
+
+#endif

@@ -1,0 +1,50 @@
+/* The request structure shared by the files of src/http/ only. */
+#ifndef GH_HTTP_INTERNAL_H
+#define GH_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+
+#include "http/http.h"
+
+#define GH_HTTP_MAX_HEADERS 16
+
+struct gh_http_header_kv {
+    char *name;
+    char *value;
+};
+
+struct gh_http_req {
+    struct gh_http_server *srv;
+    struct MHD_Connection *conn;
+    char request_id[GH_ID_LEN + 1];
+    char method[16];
+    char *path;
+    char client[64];
+    char param[64];
+    bool has_param;
+    bool srv_tls;
+    int64_t started_us;
+
+    char *body;
+    size_t body_len;
+    size_t max_body;
+    bool is_form;
+    enum gh_http_body body_kind;
+
+    bool dispatched;
+    bool suspended;
+    bool reply_ready;
+    bool replied;
+    unsigned status;
+    json_t *reply_body;
+    bool problem;
+    struct gh_http_header_kv headers[GH_HTTP_MAX_HEADERS];
+    size_t nheaders;
+
+    void *ctx;
+    void (*ctx_free)(void *);
+};
+
+void gh_http_apply_headers(struct gh_http_req *req, struct MHD_Response *resp);
+
+#endif

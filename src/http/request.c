@@ -1,0 +1,287 @@
+/* Owns request-side decoding: header access, the Bearer credential, and body decoding (JSON via
+ * jansson, forms via libmicrohttpd's unescaper) checked against a schema before any expensive
+ * work. Trust boundary: all of it is client input; limits are enforced before use. */
+#include <string.h>
+
+#include "core/mem.h"
+#include "http/internal.h"
+#include "core/banned.h"
+
+#define GH_JSON_MAX_DEPTH 8
+#define GH_JSON_MAX_ITEMS 64
+
+const char *gh_http_method(struct gh_http_req *req)
+{
+    return req->method;
+}
+
+const char *gh_http_path(struct gh_http_req *req)
+{
+    return req->path;
+}
+
+const char *gh_http_request_id(struct gh_http_req *req)
+{
+    return req->request_id;
+}
+
+const char *gh_http_path_param(struct gh_http_req *req)
+{
+    return req->has_param ? req->param : NULL;
+}
+
+const char *gh_http_header(struct gh_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *gh_http_client_addr(struct gh_http_req *req)
+{
+    return req->client;
+}
+
+bool gh_http_body_is_form(struct gh_http_req *req)
+{
+    return req->is_form;
+}
+
+void gh_http_set_ctx(struct gh_http_req *req, void *ctx, void (*free_fn)(void *))
+{
+    if (req->ctx_free)
+        req->ctx_free(req->ctx);
+    req->ctx = ctx;
+    req->ctx_free = free_fn;
+}
+
+const char *gh_http_bearer(struct gh_http_req *req, size_t *len)
+{
+    const char *h = gh_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    const char *t = h + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n > 0 && t[n - 1] == ' ')
+        n--;
+    if (n == 0)
+        return NULL;
+    *len = n;
+    return t;
+}
+
+/* Depth and size of a decoded JSON value, to refuse deep nesting and huge arrays (400). */
+static bool json_within_limits(json_t *v, int depth)
+{
+    if (depth > GH_JSON_MAX_DEPTH)
+        return false;
+    if (json_is_array(v)) {
+        if (json_array_size(v) > GH_JSON_MAX_ITEMS)
+            return false;
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (!json_within_limits(e, depth + 1))
+                return false;
+        }
+    } else if (json_is_object(v)) {
+        if (json_object_size(v) > GH_JSON_MAX_ITEMS)
+            return false;
+        const char *k;
+        json_t *e;
+        json_object_foreach(v, k, e)
+        {
+            if (!json_within_limits(e, depth + 1))
+                return false;
+        }
+    }
+    return true;
+}
+
+static void add_error(json_t *errs, const char *field, const char *message)
+{
+    json_array_append_new(errs, json_pack("{s:s,s:s}", "field", field, "message", message));
+}
+
+static const struct gh_field *schema_find(const struct gh_field *schema, size_t n, const char *k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(schema[i].name, k) == 0)
+            return &schema[i];
+    return NULL;
+}
+
+/* Check a decoded object against the schema; collects every problem. ignore_unknown is for
+ * form bodies (RFC 6749: unknown parameters are ignored). */
+static json_t *validate(json_t *obj, const struct gh_field *schema, size_t n, bool ignore_unknown,
+                        json_t **out)
+{
+    json_t *errs = json_array();
+    json_t *clean = json_object();
+    if (!errs || !clean) {
+        json_decref(errs);
+        json_decref(clean);
+        return NULL;
+    }
+    const char *k;
+    size_t klen;
+    json_t *v;
+    json_object_keylen_foreach(obj, k, klen, v)
+    {
+        const struct gh_field *f = strlen(k) == klen ? schema_find(schema, n, k) : NULL;
+        if (!f) {
+            if (!ignore_unknown)
+                add_error(errs, strlen(k) == klen ? k : "(invalid name)", "unknown field");
+            continue;
+        }
+        if (!json_is_string(v)) {
+            add_error(errs, f->name, "must be a string");
+            continue;
+        }
+        size_t len = json_string_length(v);
+        const char *s = json_string_value(v);
+        if (memchr(s, '\0', len)) {
+            add_error(errs, f->name, "must not contain the NUL character (U+0000)");
+            continue;
+        }
+        if (len > f->max_len) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "must be at most %zu bytes", f->max_len);
+            add_error(errs, f->name, msg);
+            continue;
+        }
+        json_object_set(clean, f->name, v);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (schema[i].required && !json_object_get(obj, schema[i].name))
+            add_error(errs, schema[i].name, "is required");
+    }
+    *out = clean;
+    return errs;
+}
+
+gh_err gh_http_body_or_reply(struct gh_http_req *req, const struct gh_field *schema,
+                             size_t nfields, json_t **out)
+{
+    json_t *root = NULL;
+    json_t *clean = NULL;
+    json_t *errs = NULL;
+    gh_err rc;
+    if (req->is_form) {
+        rc = gh_http_form_decode(req->body ? req->body : "", req->body_len, req->max_body, &root);
+        if (rc != GH_OK) {
+            gh_http_reply_problem(req, 400, "malformed-request", "Malformed request",
+                                  "The form body could not be decoded (duplicated or badly "
+                                  "encoded parameter).",
+                                  json_pack("{s:s}", "error", "invalid_request"));
+            return rc;
+        }
+    } else {
+        json_error_t jerr;
+        if (req->body_len == 0) {
+            gh_http_reply_error(req, GH_ERR_MALFORMED, "The request body is empty.");
+            return GH_ERR_MALFORMED;
+        }
+        /* JSON_ALLOW_NUL lets \u0000 through to the schema check, which refuses it with 422. */
+        root = json_loadb(req->body, req->body_len,
+                          JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+        if (!root) {
+            gh_http_reply_error(req, GH_ERR_MALFORMED,
+                                "The body is not valid JSON (or not UTF-8, or has a duplicated "
+                                "key).");
+            return GH_ERR_MALFORMED;
+        }
+        if (!json_within_limits(root, 1)) {
+            json_decref(root);
+            gh_http_reply_error(req, GH_ERR_MALFORMED,
+                                "The JSON is nested too deeply or has too many items.");
+            return GH_ERR_MALFORMED;
+        }
+        if (!json_is_object(root)) {
+            json_decref(root);
+            gh_http_reply_invalid(req, "(body)", "must be a JSON object");
+            return GH_ERR_INVALID;
+        }
+    }
+    errs = validate(root, schema, nfields, req->is_form, &clean);
+    json_decref(root);
+    if (!errs) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        return GH_ERR_NOMEM;
+    }
+    if (json_array_size(errs) > 0) {
+        json_decref(clean);
+        json_t *extra = json_pack("{s:o}", "errors", errs);
+        if (req->is_form)
+            json_object_set_new(extra, "error", json_string("invalid_request"));
+        gh_http_reply_problem(req, req->is_form ? 400 : 422,
+                              req->is_form ? "malformed-request" : "validation-failed",
+                              req->is_form ? "Malformed request" : "Validation failed",
+                              "One or more fields are invalid.", extra);
+        return GH_ERR_INVALID;
+    }
+    json_decref(errs);
+    *out = clean;
+    return GH_OK;
+}
+
+/* Percent-decode one form component in place ('+' is a space), via libmicrohttpd. */
+static size_t form_unescape(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p == '+')
+            *p = ' ';
+    return MHD_http_unescape(s);
+}
+
+gh_err gh_http_form_decode(const char *body, size_t len, size_t max_value, json_t **out)
+{
+    json_t *obj = json_object();
+    char *copy = gh_strndup(body, len);
+    gh_err rc = GH_ERR_MALFORMED;
+    if (!obj || !copy) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    if (memchr(body, '\0', len))
+        goto out;
+    char *p = copy;
+    while (*p) {
+        char *amp = strchr(p, '&');
+        if (amp)
+            *amp = '\0';
+        if (*p) {
+            char *eq = strchr(p, '=');
+            char *val = eq ? eq + 1 : p + strlen(p);
+            if (eq)
+                *eq = '\0';
+            size_t klen = form_unescape(p);
+            size_t vlen = form_unescape(val);
+            /* A decoded NUL (%00) ends the C string early: refuse it. */
+            if (klen != strlen(p) || vlen != strlen(val) || klen == 0 || vlen > max_value)
+                goto out;
+            if (json_object_get(obj, p))
+                goto out; /* RFC 6749 §3.2: parameters must not be repeated */
+            json_t *s = json_stringn(val, vlen);
+            if (!s) /* not UTF-8 */
+                goto out;
+            if (json_object_set_new(obj, p, s) != 0) {
+                rc = GH_ERR_NOMEM;
+                goto out;
+            }
+            if (json_object_size(obj) > GH_JSON_MAX_ITEMS)
+                goto out;
+        }
+        if (!amp)
+            break;
+        p = amp + 1;
+    }
+    *out = obj;
+    obj = NULL;
+    rc = GH_OK;
+out:
+    json_decref(obj);
+    gh_free(copy);
+    return rc;
+}

@@ -1,0 +1,400 @@
+/* Owns the libmicrohttpd daemon, the route table and each request's lifecycle (gh_http_req:
+ * created at the first callback, freed in the completion callback). Trust boundary: method,
+ * URL, headers and body are client bytes; the body is capped before it is stored. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/internal.h"
+#include "core/banned.h"
+
+struct gh_http_server {
+    struct MHD_Daemon *daemon;
+    const struct gh_route *routes;
+    size_t nroutes;
+    void *app;
+    struct gh_http_options opt;
+    uint16_t port;
+    atomic_long in_flight;
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void req_free(struct gh_http_req *req)
+{
+    if (!req)
+        return;
+    if (req->ctx_free)
+        req->ctx_free(req->ctx);
+    json_decref(req->reply_body);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        gh_free(req->headers[i].name);
+        gh_free(req->headers[i].value);
+    }
+    gh_free(req->body);
+    gh_free(req->path);
+    gh_free(req);
+}
+
+/* Match path against the route table: exact, or "/prefix/{id}" with one segment captured. */
+static const struct gh_route *route_find(struct gh_http_server *srv, const char *method,
+                                         const char *path, char *param, size_t param_size,
+                                         bool *path_known)
+{
+    *path_known = false;
+    const struct gh_route *hit = NULL;
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        const struct gh_route *r = &srv->routes[i];
+        bool match = false;
+        const char *brace = strstr(r->path, "{id}");
+        if (!brace) {
+            match = strcmp(r->path, path) == 0;
+        } else {
+            size_t plen = (size_t)(brace - r->path);
+            if (strncmp(r->path, path, plen) == 0) {
+                const char *seg = path + plen;
+                size_t slen = strlen(seg);
+                if (slen > 0 && slen < param_size && !strchr(seg, '/')) {
+                    memcpy(param, seg, slen + 1);
+                    match = true;
+                }
+            }
+        }
+        if (!match)
+            continue;
+        *path_known = true;
+        if (strcmp(r->method, method) == 0) {
+            hit = r;
+            break;
+        }
+    }
+    return hit;
+}
+
+static enum MHD_Result queue_reply(struct gh_http_req *req)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (req->reply_body) {
+        text = json_dumps(req->reply_body, JSON_COMPACT);
+        if (!text) {
+            json_decref(req->reply_body);
+            req->reply_body = NULL;
+            req->status = 503;
+        } else {
+            len = strlen(text);
+        }
+    }
+    struct MHD_Response *resp =
+        text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    gh_http_apply_headers(req, resp);
+    enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
+    MHD_destroy_response(resp);
+    req->replied = true;
+    return r;
+}
+
+static bool content_type_is(const char *ct, const char *want)
+{
+    if (!ct)
+        return false;
+    size_t n = strlen(want);
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    /* Exactly the type, optionally followed by parameters (charset=utf-8). */
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* Route the complete request and run its handler. */
+static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
+{
+    char param[128];
+    bool path_known = false;
+    const struct gh_route *r =
+        route_find(srv, req->method, req->path, param, sizeof param, &path_known);
+    if (!r) {
+        if (path_known) {
+            gh_http_reply_problem(req, 405, "method-not-allowed", "Method not allowed", NULL,
+                                  NULL);
+        } else {
+            gh_http_reply_problem(req, 404, "not-found", "Not found", NULL, NULL);
+        }
+        return;
+    }
+    if (strstr(r->path, "{id}")) {
+        memcpy(req->param, param, sizeof req->param < sizeof param ? sizeof req->param : sizeof param);
+        req->param[sizeof req->param - 1] = '\0';
+        req->has_param = true;
+    }
+    const char *ct = gh_http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    switch (r->body) {
+    case GH_BODY_NONE:
+        if (req->body_len > 0) {
+            gh_http_reply_problem(req, 400, "unexpected-body", "This request takes no body",
+                                  NULL, NULL);
+            return;
+        }
+        break;
+    case GH_BODY_OPTIONAL_JSON:
+        if (req->body_len == 0)
+            break;
+        /* fall through */
+    case GH_BODY_JSON:
+        if (!content_type_is(ct, "application/json")) {
+            gh_http_reply_error(req, GH_ERR_MEDIA_TYPE, "Send Content-Type: application/json.");
+            return;
+        }
+        break;
+    case GH_BODY_JSON_OR_FORM:
+        if (content_type_is(ct, "application/x-www-form-urlencoded")) {
+            req->is_form = true;
+        } else if (!content_type_is(ct, "application/json")) {
+            gh_http_reply_error(req, GH_ERR_MEDIA_TYPE,
+                                "Send Content-Type: application/json or "
+                                "application/x-www-form-urlencoded.");
+            return;
+        }
+        break;
+    }
+    req->body_kind = r->body;
+    r->handler(req, srv->app);
+}
+
+static void log_request(struct gh_http_req *req)
+{
+    enum gh_log_level lvl = req->status >= 500 ? GH_LOG_WARN
+                            : req->status >= 400 ? GH_LOG_INFO
+                                                 : GH_LOG_DEBUG;
+    char addr[64];
+    gh_log_truncate_addr(req->client, addr);
+    /* Only method, path, status, timing and a truncated address: never headers or bodies. */
+    gh_log(lvl, "request", req->request_id, "http_request",
+           json_pack("{s:s,s:s,s:i,s:I,s:s}", "method", req->method, "path", req->path, "status",
+                     (int)req->status, "duration_us", (json_int_t)(mono_us() - req->started_us),
+                     "client", addr));
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct gh_http_server *srv = cls;
+    struct gh_http_req *req = *con_cls;
+
+    if (!req) {
+        req = gh_calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        atomic_fetch_add(&srv->in_flight, 1);
+        req->srv = srv;
+        req->conn = conn;
+        req->srv_tls = srv->opt.tls;
+        req->started_us = mono_us();
+        req->max_body = srv->opt.max_body;
+        gh_random_id(req->request_id);
+        snprintf(req->method, sizeof req->method, "%s", method);
+        req->path = gh_strndup(url, strnlen(url, 8192));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        snprintf(req->client, sizeof req->client, "unknown");
+        if (ci && ci->client_addr) {
+            const struct sockaddr *sa = ci->client_addr;
+            if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                          req->client, sizeof req->client);
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                          req->client, sizeof req->client);
+        }
+        *con_cls = req;
+        if (!req->path) {
+            req->status = 503;
+            return MHD_NO;
+        }
+        /* Refuse an announced oversize body before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end = NULL;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (end && *end == '\0' && n > req->max_body) {
+                gh_http_reply_error(req, GH_ERR_TOO_LARGE, NULL);
+                return queue_reply(req);
+            }
+        }
+        return MHD_YES;
+    }
+
+    if (req->replied) {
+        *upload_data_size = 0; /* discard the rest of a refused body */
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->reply_ready)
+            return MHD_YES;
+        if (req->body_len + n > req->max_body) {
+            gh_http_reply_error(req, GH_ERR_TOO_LARGE, NULL);
+            return queue_reply(req);
+        }
+        if (!req->body) {
+            req->body = gh_malloc(req->max_body + 1);
+            if (!req->body) {
+                gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+                return queue_reply(req);
+            }
+        }
+        memcpy(req->body + req->body_len, upload_data, n);
+        req->body_len += n;
+        req->body[req->body_len] = '\0';
+        return MHD_YES;
+    }
+
+    /* The whole request is here (or we were resumed). */
+    if (req->suspended) {
+        req->suspended = false;
+        return queue_reply(req);
+    }
+    if (!req->reply_ready && !req->dispatched) {
+        req->dispatched = true;
+        dispatch(srv, req);
+        if (req->suspended)
+            return MHD_YES;
+    }
+    if (!req->reply_ready)
+        gh_http_reply_error(req, GH_ERR_INTERNAL, NULL);
+    return queue_reply(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct gh_http_req *req = *con_cls;
+    if (!req)
+        return;
+    if (req->replied)
+        log_request(req);
+    struct gh_http_server *srv = req->srv;
+    req_free(req);
+    atomic_fetch_sub(&srv->in_flight, 1);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    gh_log(GH_LOG_DEBUG, "http library message", NULL, "mhd", json_pack("{s:s}", "detail", buf));
+}
+
+gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *routes,
+                     size_t nroutes, void *app, struct gh_http_server **out)
+{
+    struct gh_http_server *srv = gh_calloc(1, sizeof *srv);
+    if (!srv)
+        return GH_ERR_NOMEM;
+    srv->routes = routes;
+    srv->nroutes = nroutes;
+    srv->app = app;
+    srv->opt = *opt;
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, opt->host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(opt->port);
+    } else if (inet_pton(AF_INET6, opt->host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(opt->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        gh_free(srv);
+        return GH_ERR_CONFIG;
+    }
+    unsigned threads = opt->threads ? opt->threads : 1;
+    srv->daemon = MHD_start_daemon(
+        flags, opt->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (!srv->daemon) {
+        gh_free(srv);
+        return GH_ERR_IO;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : opt->port;
+    *out = srv;
+    return GH_OK;
+}
+
+uint16_t gh_http_port(struct gh_http_server *srv)
+{
+    return srv->port;
+}
+
+void gh_http_drain(struct gh_http_server *srv, unsigned timeout_ms)
+{
+    if (!srv)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    for (unsigned waited = 0; atomic_load(&srv->in_flight) > 0 && waited < timeout_ms;
+         waited += 10) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void gh_http_stop(struct gh_http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    gh_free(srv);
+}
+
+void gh_http_suspend(struct gh_http_req *req)
+{
+    req->suspended = true;
+    MHD_suspend_connection(req->conn);
+}
+
+void gh_http_resume(struct gh_http_req *req)
+{
+    MHD_resume_connection(req->conn);
+}

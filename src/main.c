@@ -1,0 +1,322 @@
+/* gatehouse entry point: argv, configuration, then one subcommand (serve, migrate, keys, users,
+ * sessions). Start-up failures print a message naming the problem and exit non-zero; secrets
+ * are never printed. serve: validate config, open storage, load keys, bind, run until signal. */
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "auth/keys.h"
+#include "auth/users_import.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "core/banned.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: gatehouse COMMAND [ARGS]\n\n"
+               "Commands (each reads the same environment as serve):\n"
+               "  serve                     serve the HTTP API (default)\n"
+               "  migrate                   apply pending database migrations\n"
+               "  keys list                 list signing keys and their states\n"
+               "  keys rotate [SECONDS]     add a signing key that activates after SECONDS\n"
+               "                            (default 0: now; it is published in the JWKS at once)\n"
+               "  keys revoke KID           withdraw a signing key at once: removed from the\n"
+               "                            JWKS, every token it signed refused\n"
+               "  users import FILE         import JSON lines {\"email\",\"password_hash\"}\n"
+               "                            (bcrypt, argon2, Django formats); all or nothing\n"
+               "  sessions revoke-all       revoke every session of every user\n"
+               "  config-docs               print the settings table as Markdown\n"
+               "  help, --help              this text and the settings\n\n"
+               "Operator commands work while serve runs.\n\n");
+    gh_config_print_help(f);
+}
+
+static int fail(const char *msg)
+{
+    fprintf(stderr, "gatehouse: %s\n", msg);
+    return 1;
+}
+
+static int fail_err(const char *what, gh_err rc)
+{
+    fprintf(stderr, "gatehouse: %s: %s\n", what, gh_err_name(rc));
+    return 1;
+}
+
+static void set_log_level(const struct gh_config *cfg)
+{
+    if (strcmp(cfg->log_level, "debug") == 0)
+        gh_log_set_level(GH_LOG_DEBUG);
+    else if (strcmp(cfg->log_level, "warn") == 0)
+        gh_log_set_level(GH_LOG_WARN);
+    else if (strcmp(cfg->log_level, "error") == 0)
+        gh_log_set_level(GH_LOG_ERROR);
+    else
+        gh_log_set_level(GH_LOG_INFO);
+}
+
+/* Open the store and key wrapping for operator commands. */
+static int open_ops(const struct gh_config *cfg, struct gh_store **s, struct gh_keywrap **kw)
+{
+    char err[GH_CONFIG_ERR_MAX];
+    unsigned char *master = NULL, *prev = NULL;
+    gh_err rc = gh_config_master_key(cfg, &master, &prev, err);
+    if (rc != GH_OK)
+        return fail(err);
+    rc = gh_keywrap_new(master, prev, kw);
+    sodium_free(master);
+    sodium_free(prev);
+    if (rc != GH_OK)
+        return fail_err("key setup failed", rc);
+    if ((rc = gh_store_open(cfg->database_url, s)) != GH_OK)
+        return fail_err("cannot open the database (GATEHOUSE_DATABASE_URL)", rc);
+    if ((rc = gh_store_migrate(*s, NULL)) != GH_OK)
+        return fail_err("database migration failed", rc);
+    return 0;
+}
+
+static int cmd_serve(const struct gh_config *cfg)
+{
+    char err[GH_CONFIG_ERR_MAX];
+    unsigned char *master = NULL, *prev = NULL;
+    struct gh_app app;
+    struct gh_http_server *srv = NULL;
+    int code = 1;
+    memset(&app, 0, sizeof app);
+    gh_err rc = gh_config_master_key(cfg, &master, &prev, err);
+    if (rc != GH_OK)
+        return fail(err);
+    rc = gh_app_init(&app, cfg, master, prev);
+    sodium_free(master);
+    sodium_free(prev);
+    if (rc != GH_OK) {
+        fail_err("start-up failed", rc);
+        goto out;
+    }
+    struct gh_http_options opt = {.host = cfg->listen_host,
+                                  .port = cfg->listen_port,
+                                  .threads = (unsigned)cfg->http_threads,
+                                  .max_body = (size_t)cfg->max_body_bytes,
+                                  .tls = false};
+    if ((rc = gh_http_start(&opt, gh_api_routes, gh_api_nroutes, &app, &srv)) != GH_OK) {
+        fail_err("cannot listen on GATEHOUSE_LISTEN", rc);
+        goto out;
+    }
+    if ((rc = gh_app_start_ticker(&app)) != GH_OK) {
+        fail_err("start-up failed", rc);
+        goto out;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char port[16];
+    snprintf(port, sizeof port, "%u", (unsigned)gh_http_port(srv));
+    gh_log(GH_LOG_INFO, "listening", NULL, "listening",
+           json_pack("{s:s,s:i,s:s}", "host", cfg->listen_host, "port", (int)gh_http_port(srv),
+                     "mode", cfg->production ? "production" : "development"));
+    while (!stop_requested)
+        pause();
+    gh_log(GH_LOG_INFO, "shutting down", NULL, "shutdown", NULL);
+    code = 0;
+out:
+    /* Stop the HTTP side first so no request reaches a released pool or store. */
+    gh_http_drain(srv, 10000);
+    gh_http_stop(srv);
+    gh_app_release(&app);
+    return code;
+}
+
+static int cmd_migrate(const struct gh_config *cfg)
+{
+    struct gh_store *s = NULL;
+    int applied = 0, version = 0;
+    gh_err rc = gh_store_open(cfg->database_url, &s);
+    if (rc != GH_OK)
+        return fail_err("cannot open the database (GATEHOUSE_DATABASE_URL)", rc);
+    rc = gh_store_migrate(s, &applied);
+    if (rc == GH_OK)
+        rc = gh_store_schema_version(s, &version);
+    gh_store_free(s);
+    if (rc != GH_OK)
+        return fail_err("migration failed", rc);
+    printf("migrations applied: %d; schema version %d\n", applied, version);
+    return 0;
+}
+
+static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
+{
+    struct gh_store *s = NULL;
+    struct gh_keywrap *kw = NULL;
+    int code = 1;
+    if (argc < 1 || strcmp(argv[0], "--help") == 0) {
+        printf("usage: gatehouse keys list | rotate [SECONDS] | revoke KID\n");
+        return argc < 1 ? 2 : 0;
+    }
+    if (open_ops(cfg, &s, &kw) != 0)
+        goto out;
+    int64_t now = gh_now();
+    gh_err rc;
+    if (strcmp(argv[0], "list") == 0) {
+        if ((rc = gh_keys_ensure(s, kw, now)) != GH_OK ||
+            (rc = gh_keys_print(s, now, cfg->access_token_ttl, stdout)) != GH_OK) {
+            fail_err("listing keys failed", rc);
+            goto out;
+        }
+    } else if (strcmp(argv[0], "rotate") == 0) {
+        long in = 0;
+        if (argc > 1) {
+            char *end = NULL;
+            errno = 0;
+            in = strtol(argv[1], &end, 10);
+            if (errno || !end || *end || in < 0 || in > 31536000) {
+                fail("keys rotate: SECONDS must be a whole number from 0 to 31536000");
+                goto out;
+            }
+        }
+        char kid[GH_KID_MAX + 1];
+        if ((rc = gh_keys_rotate(s, kw, now, in, kid)) != GH_OK) {
+            fail_err("key rotation failed", rc);
+            goto out;
+        }
+        printf("new signing key %s: published now, signs from %ld s from now\n", kid, in);
+    } else if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
+        rc = gh_keys_revoke(s, kw, argv[1], now);
+        if (rc == GH_ERR_NOT_FOUND) {
+            fail("keys revoke: no such key (or already revoked)");
+            goto out;
+        }
+        if (rc != GH_OK) {
+            fail_err("key revocation failed", rc);
+            goto out;
+        }
+        printf("key %s revoked: removed from the JWKS and its tokens refused\n", argv[1]);
+    } else {
+        fail("usage: gatehouse keys list | rotate [SECONDS] | revoke KID");
+        goto out;
+    }
+    code = 0;
+out:
+    gh_keywrap_free(kw);
+    gh_store_free(s);
+    return code;
+}
+
+static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "--help") == 0) {
+        printf("usage: gatehouse users import FILE\n"
+               "  FILE: JSON lines {\"email\": \"…\", \"password_hash\": \"…\"}; hashes in bcrypt\n"
+               "  ($2a$/$2b$/$2y$), argon2id/argon2i PHC, or Django pbkdf2_sha256$, bcrypt_sha256$,\n"
+               "  argon2$ format. Every line is checked first; any bad line is reported and\n"
+               "  nothing is imported.\n");
+        return argc < 1 ? 2 : 0;
+    }
+    if (strcmp(argv[0], "import") != 0 || argc != 2)
+        return fail("usage: gatehouse users import FILE");
+    struct gh_store *s = NULL;
+    gh_err rc = gh_store_open(cfg->database_url, &s);
+    if (rc == GH_OK)
+        rc = gh_store_migrate(s, NULL);
+    if (rc != GH_OK) {
+        gh_store_free(s);
+        return fail_err("cannot open the database (GATEHOUSE_DATABASE_URL)", rc);
+    }
+    long imported = 0;
+    rc = gh_users_import(s, argv[1], stdout, stderr, &imported);
+    gh_store_free(s);
+    if (rc != GH_OK)
+        return 1;
+    printf("imported %ld users\n", imported);
+    return 0;
+}
+
+static int cmd_sessions(const struct gh_config *cfg, int argc, char **argv)
+{
+    if (argc != 1 || strcmp(argv[0], "revoke-all") != 0) {
+        printf("usage: gatehouse sessions revoke-all\n");
+        return (argc == 1 && strcmp(argv[0], "--help") == 0) ? 0 : 2;
+    }
+    struct gh_store *s = NULL;
+    long n = 0;
+    gh_err rc = gh_store_open(cfg->database_url, &s);
+    if (rc == GH_OK)
+        rc = gh_store_migrate(s, NULL);
+    if (rc == GH_OK)
+        rc = gh_store_sessions_revoke_all(s, "admin_revoke_all", gh_now(), &n);
+    gh_store_free(s);
+    if (rc != GH_OK)
+        return fail_err("revoking sessions failed", rc);
+    gh_log_security("all_sessions_revoked", NULL, NULL, NULL, json_pack("{s:I}", "count",
+                                                                        (json_int_t)n));
+    printf("revoked %ld sessions\n", n);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "config-docs") == 0) {
+        gh_config_print_markdown(stdout);
+        return 0;
+    }
+    if (argc > 2 && strcmp(cmd, "serve") == 0 && strcmp(argv[2], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 2 && strcmp(cmd, "migrate") == 0 && strcmp(argv[2], "--help") == 0) {
+        printf("usage: gatehouse migrate\n  Apply pending migrations (serve also does at start).\n");
+        return 0;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "gatehouse: libsodium failed to initialise\n");
+        return 1;
+    }
+    struct gh_config cfg;
+    char err[GH_CONFIG_ERR_MAX];
+    if (gh_config_load(&cfg, err) != GH_OK) {
+        fprintf(stderr, "gatehouse: configuration error: %s\n", err);
+        gh_config_release(&cfg);
+        return 2;
+    }
+    set_log_level(&cfg);
+    int code;
+    if (strcmp(cmd, "serve") == 0)
+        code = cmd_serve(&cfg);
+    else if (strcmp(cmd, "migrate") == 0)
+        code = cmd_migrate(&cfg);
+    else if (strcmp(cmd, "keys") == 0)
+        code = cmd_keys(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "users") == 0)
+        code = cmd_users(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "sessions") == 0)
+        code = cmd_sessions(&cfg, argc - 2, argv + 2);
+    else {
+        fprintf(stderr, "gatehouse: unknown command '%s' (see gatehouse --help)\n", cmd);
+        code = 2;
+    }
+    gh_config_release(&cfg);
+    return code;
+}

@@ -1,0 +1,156 @@
+/* The one storage interface. Every module reaches the database only through these functions;
+ * no backend type or handle appears outside src/store/. Each write that a response depends on
+ * is committed before the function returns. Thread-safe: any thread may call any function. */
+#ifndef GH_STORE_STORE_H
+#define GH_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/enc.h"
+#include "core/err.h"
+
+struct gh_store;
+
+#define GH_EMAIL_MAX 254
+#define GH_DISPLAY_NAME_MAX 200 /* bytes of UTF-8 */
+#define GH_EMAIL_KEY_MAX 128
+#define GH_HASH_TEXT_MAX 255
+#define GH_TOKEN_HASH_HEX 64 /* keyed BLAKE2b-256 as lowercase hex */
+
+/* Open a database by URL (`sqlite:PATH`). Does not migrate. */
+GH_MUST_USE gh_err gh_store_open(const char *url, struct gh_store **out);
+void gh_store_free(struct gh_store *s);
+
+/* Apply pending migrations; *out_applied (may be NULL) receives how many ran. */
+GH_MUST_USE gh_err gh_store_migrate(struct gh_store *s, int *out_applied);
+/* The schema version (highest applied migration). */
+GH_MUST_USE gh_err gh_store_schema_version(struct gh_store *s, int *out);
+/* Is storage reachable and answering (readyz)? */
+GH_MUST_USE gh_err gh_store_ping(struct gh_store *s);
+
+struct gh_user {
+    char id[GH_ID_LEN + 1];
+    char email[GH_EMAIL_MAX + 1];
+    char email_key[GH_EMAIL_KEY_MAX + 1]; /* unique lookup key of the normalised email */
+    char display_name[GH_DISPLAY_NAME_MAX + 1];
+    bool has_display_name;
+    char password_hash[GH_HASH_TEXT_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+    int64_t last_login_at; /* 0: never */
+};
+
+/* GH_ERR_CONFLICT when email_key (or id) is taken. */
+GH_MUST_USE gh_err gh_store_user_insert(struct gh_store *s, const struct gh_user *u);
+/* Insert n users in one transaction: all or none. GH_ERR_CONFLICT (nothing stored) when any
+ * email_key is taken; *out_failed (may be NULL) receives the index of the offending user. */
+GH_MUST_USE gh_err gh_store_users_insert_all(struct gh_store *s, const struct gh_user *users,
+                                             size_t n, size_t *out_failed);
+/* GH_ERR_NOT_FOUND when absent. */
+GH_MUST_USE gh_err gh_store_user_get(struct gh_store *s, const char *id, struct gh_user *out);
+GH_MUST_USE gh_err gh_store_user_find_by_email_key(struct gh_store *s, const char *email_key,
+                                                   struct gh_user *out);
+/* Replace the password hash; when revoke_other_sessions, every session of the user except
+ * keep_session_id (may be NULL) is revoked in the same transaction. */
+GH_MUST_USE gh_err gh_store_user_set_password(struct gh_store *s, const char *user_id,
+                                              const char *hash, int64_t now,
+                                              bool revoke_other_sessions,
+                                              const char *keep_session_id);
+/* Record a successful login; new_hash (may be NULL) replaces the stored hash (rehash upgrade). */
+GH_MUST_USE gh_err gh_store_user_login_succeeded(struct gh_store *s, const char *user_id,
+                                                 const char *new_hash, int64_t now);
+
+struct gh_session {
+    char id[GH_ID_LEN + 1];
+    char user_id[GH_ID_LEN + 1];
+    int64_t created_at;
+    int64_t last_used_at;
+    int64_t expires_at; /* absolute end */
+    int64_t revoked_at; /* 0: not revoked */
+};
+
+/* Is the session usable at now (not revoked, within absolute and idle limits)? */
+bool gh_session_is_active(const struct gh_session *ss, int64_t now, int64_t idle_timeout);
+
+/* Insert a session and its first refresh token (hash) in one transaction. */
+GH_MUST_USE gh_err gh_store_session_create(struct gh_store *s, const struct gh_session *ss,
+                                           const char *refresh_hash);
+
+enum gh_rotate_result {
+    GH_ROTATE_OK,       /* old token consumed, new token stored */
+    GH_ROTATE_INVALID,  /* unknown token, or session revoked/expired/idle */
+    GH_ROTATE_REUSED,   /* token had been used: the whole session is now revoked */
+};
+
+/* Atomically consume old_hash and store new_hash for the same session. out_session receives
+ * the session (also for REUSED, so the caller can report it). Exactly one of two concurrent
+ * callers with the same old token gets OK. */
+GH_MUST_USE gh_err gh_store_refresh_rotate(struct gh_store *s, const char *old_hash,
+                                           const char *new_hash, int64_t now,
+                                           int64_t idle_timeout, enum gh_rotate_result *out,
+                                           struct gh_session *out_session);
+
+GH_MUST_USE gh_err gh_store_session_get(struct gh_store *s, const char *id,
+                                        struct gh_session *out);
+
+/* Revoke one session. When user_id is non-NULL the session must belong to that user, else
+ * GH_ERR_NOT_FOUND (so nobody can probe other users' session ids). Revoking an already revoked
+ * session is GH_OK. */
+GH_MUST_USE gh_err gh_store_session_revoke(struct gh_store *s, const char *id,
+                                           const char *user_id, const char *reason, int64_t now);
+
+/* Find the session a refresh token (hash) belongs to, whether used or not. */
+GH_MUST_USE gh_err gh_store_session_by_refresh(struct gh_store *s, const char *refresh_hash,
+                                               struct gh_session *out);
+
+/* Active sessions of a user, newest first; *out is gh_malloc'd (gh_free), *out_n its length,
+ * at most max entries. */
+GH_MUST_USE gh_err gh_store_sessions_list(struct gh_store *s, const char *user_id, int64_t now,
+                                          int64_t idle_timeout, size_t max,
+                                          struct gh_session **out, size_t *out_n);
+
+/* Revoke every session (incident response); *out_n how many. */
+GH_MUST_USE gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason,
+                                                int64_t now, long *out_n);
+
+/* The per-request check of an access token: the session row and whether the signing key kid
+ * has been withdrawn (keys revoke). GH_ERR_NOT_FOUND when the session does not exist. */
+GH_MUST_USE gh_err gh_store_access_check(struct gh_store *s, const char *sid, const char *kid,
+                                         struct gh_session *out, bool *out_key_revoked);
+
+/* Signing keys as stored: public key and private key wrapped under the master key. */
+struct gh_stored_key {
+    char kid[33];
+    char alg[16];
+    char public_key[64];       /* base64url */
+    char wrapped_private[256]; /* see data/keywrap.h */
+    int64_t created_at;
+    int64_t activates_at;
+    int64_t retired_at; /* 0: not retired */
+    int64_t revoked_at; /* 0: not revoked */
+};
+
+GH_MUST_USE gh_err gh_store_keys_list(struct gh_store *s, struct gh_stored_key **out,
+                                      size_t *out_n);
+GH_MUST_USE gh_err gh_store_key_insert(struct gh_store *s, const struct gh_stored_key *k);
+/* Set retired_at / revoked_at (0 leaves the column as it is). Bumps the "keys" counter. */
+GH_MUST_USE gh_err gh_store_key_mark(struct gh_store *s, const char *kid, int64_t retired_at,
+                                     int64_t revoked_at);
+/* Rewrite a key's wrapped private key (master-key rotation). */
+GH_MUST_USE gh_err gh_store_key_rewrap(struct gh_store *s, const char *kid, const char *wrapped);
+
+/* Named wrapped working keys. get: GH_ERR_NOT_FOUND when absent. put_if_absent stores text
+ * unless a value exists; either way *out (GH_HASH_TEXT_MAX+1 bytes) receives the stored value. */
+GH_MUST_USE gh_err gh_store_wrapped_key_get(struct gh_store *s, const char *name,
+                                            char out[GH_HASH_TEXT_MAX + 1]);
+GH_MUST_USE gh_err gh_store_wrapped_key_put_if_absent(struct gh_store *s, const char *name,
+                                                      const char *text, int64_t now,
+                                                      char out[GH_HASH_TEXT_MAX + 1]);
+
+/* Change counters that running instances poll ("keys"). */
+GH_MUST_USE gh_err gh_store_counter_get(struct gh_store *s, const char *name, int64_t *out);
+GH_MUST_USE gh_err gh_store_counter_bump(struct gh_store *s, const char *name);
+
+#endif

@@ -1,0 +1,1107 @@
+/* The SQLite backend of store.h: a fixed pool of connections (WAL, synchronous=FULL, foreign
+ * keys, secure_delete), each with its own cache of prepared statements built from literal SQL.
+ * Lifetime: connections live as long as the gh_store; a statement is reset before release. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "store/migrations.h"
+#include "store/store.h"
+#include "core/banned.h"
+
+#define POOL_SIZE 8
+#define BUSY_TIMEOUT_MS 5000
+
+/* Every statement the backend runs, as literal SQL. Indexes into conn->stmts. */
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_USER_INSERT,
+    S_USER_GET,
+    S_USER_BY_EMAIL,
+    S_USER_SET_PW,
+    S_USER_LOGIN_OK,
+    S_USER_LOGIN_OK_REHASH,
+    S_SESS_INSERT,
+    S_SESS_GET,
+    S_SESS_TOUCH,
+    S_SESS_REVOKE,
+    S_SESS_REVOKE_USER_EXCEPT,
+    S_SESS_REVOKE_ALL,
+    S_SESS_LIST,
+    S_RT_INSERT,
+    S_RT_GET,
+    S_RT_USE,
+    S_ACCESS_CHECK,
+    S_KEYS_LIST,
+    S_KEY_INSERT,
+    S_KEY_RETIRE,
+    S_KEY_REVOKE,
+    S_KEY_REWRAP,
+    S_WK_GET,
+    S_WK_INSERT,
+    S_COUNTER_GET,
+    S_COUNTER_BUMP,
+    S_SCHEMA_VERSION,
+    S_PING,
+    S_COUNT
+};
+
+static const char *const sql_text[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_USER_INSERT] = "INSERT INTO users(id, email, email_key, display_name, password_hash, "
+                      "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    [S_USER_GET] = "SELECT id, email, email_key, display_name, password_hash, created_at, "
+                   "updated_at, last_login_at FROM users WHERE id = ?1",
+    [S_USER_BY_EMAIL] = "SELECT id, email, email_key, display_name, password_hash, created_at, "
+                        "updated_at, last_login_at FROM users WHERE email_key = ?1",
+    [S_USER_SET_PW] = "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+    [S_USER_LOGIN_OK] = "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
+    [S_USER_LOGIN_OK_REHASH] =
+        "UPDATE users SET last_login_at = ?2, password_hash = ?3, updated_at = ?2 WHERE id = ?1",
+    [S_SESS_INSERT] = "INSERT INTO sessions(id, user_id, created_at, last_used_at, expires_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_SESS_GET] = "SELECT id, user_id, created_at, last_used_at, expires_at, revoked_at "
+                   "FROM sessions WHERE id = ?1",
+    [S_SESS_TOUCH] = "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1",
+    [S_SESS_REVOKE] = "UPDATE sessions SET revoked_at = ?2, revoke_reason = ?3 "
+                      "WHERE id = ?1 AND revoked_at IS NULL",
+    [S_SESS_REVOKE_USER_EXCEPT] =
+        "UPDATE sessions SET revoked_at = ?3, revoke_reason = ?4 WHERE user_id = ?1 "
+        "AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2)",
+    [S_SESS_REVOKE_ALL] = "UPDATE sessions SET revoked_at = ?1, revoke_reason = ?2 "
+                          "WHERE revoked_at IS NULL",
+    [S_SESS_LIST] = "SELECT id, user_id, created_at, last_used_at, expires_at, revoked_at "
+                    "FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 "
+                    "AND last_used_at > ?3 ORDER BY created_at DESC, id LIMIT ?4",
+    [S_RT_INSERT] = "INSERT INTO refresh_tokens(token_hash, session_id, created_at) "
+                    "VALUES (?1, ?2, ?3)",
+    [S_RT_GET] = "SELECT session_id, used_at FROM refresh_tokens WHERE token_hash = ?1",
+    [S_RT_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+    [S_ACCESS_CHECK] =
+        "SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, "
+        "(SELECT revoked_at FROM signing_keys WHERE kid = ?2) FROM sessions s WHERE s.id = ?1",
+    [S_KEYS_LIST] = "SELECT kid, alg, public_key, wrapped_private, created_at, activates_at, "
+                    "retired_at, revoked_at FROM signing_keys ORDER BY activates_at, kid",
+    [S_KEY_INSERT] = "INSERT INTO signing_keys(kid, alg, public_key, wrapped_private, created_at, "
+                     "activates_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_KEY_RETIRE] = "UPDATE signing_keys SET retired_at = ?2 WHERE kid = ?1 AND retired_at IS NULL",
+    [S_KEY_REVOKE] = "UPDATE signing_keys SET revoked_at = ?2 WHERE kid = ?1 AND revoked_at IS NULL",
+    [S_KEY_REWRAP] = "UPDATE signing_keys SET wrapped_private = ?2 WHERE kid = ?1",
+    [S_WK_GET] = "SELECT wrapped FROM wrapped_keys WHERE name = ?1",
+    [S_WK_INSERT] = "INSERT INTO wrapped_keys(name, wrapped, created_at) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT(name) DO NOTHING",
+    [S_COUNTER_GET] = "SELECT value FROM change_counters WHERE name = ?1",
+    [S_COUNTER_BUMP] = "UPDATE change_counters SET value = value + 1 WHERE name = ?1",
+    [S_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_migrations",
+    [S_PING] = "SELECT 1",
+};
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[S_COUNT];
+    bool busy;
+};
+
+struct gh_store {
+    struct conn conns[POOL_SIZE];
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char path[4096];
+};
+
+static gh_err map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return GH_OK;
+    case SQLITE_CONSTRAINT:
+        return GH_ERR_CONFLICT;
+    case SQLITE_NOMEM:
+        return GH_ERR_NOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return GH_ERR_BUSY;
+    default:
+        return GH_ERR_STORE;
+    }
+}
+
+static void log_sqlite(sqlite3 *db, int rc, const char *what)
+{
+    /* The library's message stays in our log (it names no user data: statements are literal and
+     * values are bound); it never reaches a client. */
+    gh_log(GH_LOG_ERROR, "storage operation failed", NULL, "store_error",
+           json_pack("{s:s,s:i,s:s}", "op", what, "code", rc, "detail",
+                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+}
+
+/* Run literal SQL (possibly several statements) without sqlite3_exec. */
+static gh_err run_script(sqlite3 *db, const char *sql)
+{
+    const char *tail = sql;
+    while (tail && *tail) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, tail, -1, &st, &tail);
+        if (rc != SQLITE_OK) {
+            log_sqlite(db, rc, "prepare script");
+            return map_rc(rc);
+        }
+        if (!st)
+            continue; /* whitespace or comment */
+        do {
+            rc = sqlite3_step(st);
+        } while (rc == SQLITE_ROW);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+            log_sqlite(db, rc, "run script");
+            return map_rc(rc);
+        }
+    }
+    return GH_OK;
+}
+
+static gh_err conn_open(struct gh_store *s, struct conn *c)
+{
+    int rc = sqlite3_open_v2(s->path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        log_sqlite(c->db, rc, "open");
+        return GH_ERR_STORE;
+    }
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(c->db, 1);
+    /* WAL for concurrent readers; synchronous=FULL makes every commit durable across power loss
+     * (NORMAL would survive kill -9 but could lose the last commits on power failure). */
+    return run_script(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                             "PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; "
+                             "PRAGMA trusted_schema=OFF;");
+}
+
+gh_err gh_store_open(const char *url, struct gh_store **out)
+{
+    if (strncmp(url, "sqlite:", 7) != 0)
+        return GH_ERR_CONFIG;
+    struct gh_store *s = gh_calloc(1, sizeof *s);
+    if (!s)
+        return GH_ERR_NOMEM;
+    int n = snprintf(s->path, sizeof s->path, "%s", url + 7);
+    if (n <= 0 || (size_t)n >= sizeof s->path) {
+        gh_free(s);
+        return GH_ERR_CONFIG;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    for (int i = 0; i < POOL_SIZE; i++) {
+        gh_err rc = conn_open(s, &s->conns[i]);
+        if (rc != GH_OK) {
+            gh_store_free(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return GH_OK;
+}
+
+void gh_store_free(struct gh_store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < POOL_SIZE; i++) {
+        for (int j = 0; j < S_COUNT; j++)
+            sqlite3_finalize(s->conns[i].stmts[j]);
+        sqlite3_close_v2(s->conns[i].db);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    gh_free(s);
+}
+
+static struct conn *acquire(struct gh_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        for (int i = 0; i < POOL_SIZE; i++) {
+            if (!s->conns[i].busy) {
+                s->conns[i].busy = true;
+                pthread_mutex_unlock(&s->lock);
+                return &s->conns[i];
+            }
+        }
+        pthread_cond_wait(&s->cond, &s->lock);
+    }
+}
+
+static void release(struct gh_store *s, struct conn *c)
+{
+    pthread_mutex_lock(&s->lock);
+    c->busy = false;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The cached statement id on c, reset and with bindings cleared; NULL on failure. */
+static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
+{
+    if (!c->stmts[id]) {
+        int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->stmts[id], NULL);
+        if (rc != SQLITE_OK) {
+            log_sqlite(c->db, rc, "prepare");
+            return NULL;
+        }
+    }
+    sqlite3_reset(c->stmts[id]);
+    sqlite3_clear_bindings(c->stmts[id]);
+    return c->stmts[id];
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Step a statement that returns no rows (or whose rows we ignore). */
+static gh_err exec_done(struct conn *c, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        if ((rc & 0xff) != SQLITE_CONSTRAINT)
+            log_sqlite(c->db, rc, what);
+        return map_rc(rc);
+    }
+    return GH_OK;
+}
+
+static gh_err tx(struct conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *st = stmt(c, id);
+    return st ? exec_done(c, st, sql_text[id]) : GH_ERR_STORE;
+}
+
+static void rollback(struct conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db)) {
+        gh_err rc = tx(c, S_ROLLBACK);
+        (void)rc;
+    }
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (!t || n < 0) {
+        dst[0] = '\0';
+        return;
+    }
+    size_t len = (size_t)n < size - 1 ? (size_t)n : size - 1;
+    memcpy(dst, t, len);
+    dst[len] = '\0';
+}
+
+static int64_t col_i64(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+gh_err gh_store_migrate(struct gh_store *s, int *out_applied)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = run_script(c->db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                  "version BIGINT PRIMARY KEY, name TEXT NOT NULL, "
+                                  "applied_at BIGINT NOT NULL)");
+    int applied = 0;
+    if (rc != GH_OK)
+        goto out;
+    for (int i = 0; i < gh_migrations_count; i++) {
+        const struct gh_migration *m = &gh_migrations[i];
+        if ((rc = tx(c, S_BEGIN)) != GH_OK)
+            goto out;
+        sqlite3_stmt *q = NULL;
+        int src = sqlite3_prepare_v2(c->db, "SELECT 1 FROM schema_migrations WHERE version = ?1",
+                                     -1, &q, NULL);
+        if (src != SQLITE_OK) {
+            rc = GH_ERR_STORE;
+            goto out;
+        }
+        sqlite3_bind_int(q, 1, m->version);
+        bool done = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+        if (!done) {
+            if ((rc = run_script(c->db, m->sql)) != GH_OK)
+                goto out;
+            sqlite3_stmt *ins = NULL;
+            src = sqlite3_prepare_v2(c->db,
+                                     "INSERT INTO schema_migrations(version, name, applied_at) "
+                                     "VALUES (?1, ?2, strftime('%s','now'))",
+                                     -1, &ins, NULL);
+            if (src != SQLITE_OK) {
+                rc = GH_ERR_STORE;
+                goto out;
+            }
+            sqlite3_bind_int(ins, 1, m->version);
+            sqlite3_bind_text(ins, 2, m->name, -1, SQLITE_STATIC);
+            src = sqlite3_step(ins);
+            sqlite3_finalize(ins);
+            if (src != SQLITE_DONE) {
+                rc = GH_ERR_STORE;
+                goto out;
+            }
+            applied++;
+            gh_log(GH_LOG_INFO, "applied migration", NULL, "migration_applied",
+                   json_pack("{s:i,s:s}", "version", m->version, "name", m->name));
+        }
+        if ((rc = tx(c, S_COMMIT)) != GH_OK)
+            goto out;
+    }
+    if (out_applied)
+        *out_applied = applied;
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    /* Schema changed: statements prepared before are re-prepared lazily by SQLite. */
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_schema_version(struct gh_store *s, int *out)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, S_SCHEMA_VERSION);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0);
+        rc = GH_OK;
+    }
+    if (st)
+        sqlite3_reset(st);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_ping(struct gh_store *s)
+{
+    struct conn *c = acquire(s);
+    sqlite3_stmt *st = stmt(c, S_PING);
+    gh_err rc = (st && sqlite3_step(st) == SQLITE_ROW) ? GH_OK : GH_ERR_STORE;
+    if (st)
+        sqlite3_reset(st);
+    release(s, c);
+    return rc;
+}
+
+/* ---- users ---- */
+
+static gh_err user_insert_on(struct conn *c, const struct gh_user *u)
+{
+    sqlite3_stmt *st = stmt(c, S_USER_INSERT);
+    if (!st)
+        return GH_ERR_STORE;
+    bind_text(st, 1, u->id);
+    bind_text(st, 2, u->email);
+    bind_text(st, 3, u->email_key);
+    bind_text(st, 4, u->has_display_name ? u->display_name : NULL);
+    bind_text(st, 5, u->password_hash);
+    sqlite3_bind_int64(st, 6, u->created_at);
+    return exec_done(c, st, "user insert");
+}
+
+gh_err gh_store_user_insert(struct gh_store *s, const struct gh_user *u)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = user_insert_on(c, u);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_users_insert_all(struct gh_store *s, const struct gh_user *users, size_t n,
+                                 size_t *out_failed)
+{
+    struct conn *c = acquire(s);
+    gh_err rc;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = user_insert_on(c, &users[i])) != GH_OK) {
+            if (out_failed)
+                *out_failed = i;
+            goto out;
+        }
+    }
+    rc = tx(c, S_COMMIT);
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    release(s, c);
+    return rc;
+}
+
+static void read_user(sqlite3_stmt *st, struct gh_user *u)
+{
+    memset(u, 0, sizeof *u);
+    copy_col(st, 0, u->id, sizeof u->id);
+    copy_col(st, 1, u->email, sizeof u->email);
+    copy_col(st, 2, u->email_key, sizeof u->email_key);
+    u->has_display_name = sqlite3_column_type(st, 3) != SQLITE_NULL;
+    copy_col(st, 3, u->display_name, sizeof u->display_name);
+    copy_col(st, 4, u->password_hash, sizeof u->password_hash);
+    u->created_at = col_i64(st, 5);
+    u->updated_at = col_i64(st, 6);
+    u->last_login_at = col_i64(st, 7);
+}
+
+static gh_err user_query(struct gh_store *s, enum stmt_id id, const char *key, struct gh_user *out)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, id);
+    if (st) {
+        bind_text(st, 1, key);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            read_user(st, out);
+            rc = GH_OK;
+        } else if (r == SQLITE_DONE) {
+            rc = GH_ERR_NOT_FOUND;
+        } else {
+            log_sqlite(c->db, r, "user get");
+            rc = map_rc(r);
+        }
+        sqlite3_reset(st);
+    }
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_user_get(struct gh_store *s, const char *id, struct gh_user *out)
+{
+    return user_query(s, S_USER_GET, id, out);
+}
+
+gh_err gh_store_user_find_by_email_key(struct gh_store *s, const char *email_key,
+                                       struct gh_user *out)
+{
+    return user_query(s, S_USER_BY_EMAIL, email_key, out);
+}
+
+static gh_err changes_or_not_found(struct conn *c)
+{
+    return sqlite3_changes(c->db) > 0 ? GH_OK : GH_ERR_NOT_FOUND;
+}
+
+gh_err gh_store_user_set_password(struct gh_store *s, const char *user_id, const char *hash,
+                                  int64_t now, bool revoke_other_sessions,
+                                  const char *keep_session_id)
+{
+    struct conn *c = acquire(s);
+    gh_err rc;
+    sqlite3_stmt *st;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    rc = GH_ERR_STORE;
+    if (!(st = stmt(c, S_USER_SET_PW)))
+        goto out;
+    bind_text(st, 1, user_id);
+    bind_text(st, 2, hash);
+    sqlite3_bind_int64(st, 3, now);
+    if ((rc = exec_done(c, st, "set password")) != GH_OK)
+        goto out;
+    if ((rc = changes_or_not_found(c)) != GH_OK)
+        goto out;
+    if (revoke_other_sessions) {
+        rc = GH_ERR_STORE;
+        if (!(st = stmt(c, S_SESS_REVOKE_USER_EXCEPT)))
+            goto out;
+        bind_text(st, 1, user_id);
+        bind_text(st, 2, keep_session_id);
+        sqlite3_bind_int64(st, 3, now);
+        bind_text(st, 4, "password_changed");
+        if ((rc = exec_done(c, st, "revoke sessions")) != GH_OK)
+            goto out;
+    }
+    rc = tx(c, S_COMMIT);
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_user_login_succeeded(struct gh_store *s, const char *user_id,
+                                     const char *new_hash, int64_t now)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, new_hash ? S_USER_LOGIN_OK_REHASH : S_USER_LOGIN_OK);
+    if (st) {
+        bind_text(st, 1, user_id);
+        sqlite3_bind_int64(st, 2, now);
+        if (new_hash)
+            bind_text(st, 3, new_hash);
+        rc = exec_done(c, st, "login succeeded");
+    }
+    release(s, c);
+    return rc;
+}
+
+/* ---- sessions and refresh tokens ---- */
+
+bool gh_session_is_active(const struct gh_session *ss, int64_t now, int64_t idle_timeout)
+{
+    return ss->revoked_at == 0 && now < ss->expires_at && now < ss->last_used_at + idle_timeout;
+}
+
+static void read_session(sqlite3_stmt *st, struct gh_session *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    copy_col(st, 0, ss->id, sizeof ss->id);
+    copy_col(st, 1, ss->user_id, sizeof ss->user_id);
+    ss->created_at = col_i64(st, 2);
+    ss->last_used_at = col_i64(st, 3);
+    ss->expires_at = col_i64(st, 4);
+    ss->revoked_at = col_i64(st, 5);
+}
+
+static gh_err insert_refresh(struct conn *c, const char *hash, const char *session_id,
+                             int64_t now)
+{
+    sqlite3_stmt *st = stmt(c, S_RT_INSERT);
+    if (!st)
+        return GH_ERR_STORE;
+    bind_text(st, 1, hash);
+    bind_text(st, 2, session_id);
+    sqlite3_bind_int64(st, 3, now);
+    return exec_done(c, st, "refresh insert");
+}
+
+gh_err gh_store_session_create(struct gh_store *s, const struct gh_session *ss,
+                               const char *refresh_hash)
+{
+    struct conn *c = acquire(s);
+    gh_err rc;
+    sqlite3_stmt *st;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    rc = GH_ERR_STORE;
+    if (!(st = stmt(c, S_SESS_INSERT)))
+        goto out;
+    bind_text(st, 1, ss->id);
+    bind_text(st, 2, ss->user_id);
+    sqlite3_bind_int64(st, 3, ss->created_at);
+    sqlite3_bind_int64(st, 4, ss->last_used_at);
+    sqlite3_bind_int64(st, 5, ss->expires_at);
+    if ((rc = exec_done(c, st, "session insert")) != GH_OK)
+        goto out;
+    if ((rc = insert_refresh(c, refresh_hash, ss->id, ss->created_at)) != GH_OK)
+        goto out;
+    rc = tx(c, S_COMMIT);
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    release(s, c);
+    return rc;
+}
+
+static gh_err session_get_on(struct conn *c, const char *id, struct gh_session *out)
+{
+    sqlite3_stmt *st = stmt(c, S_SESS_GET);
+    if (!st)
+        return GH_ERR_STORE;
+    bind_text(st, 1, id);
+    int r = sqlite3_step(st);
+    gh_err rc;
+    if (r == SQLITE_ROW) {
+        read_session(st, out);
+        rc = GH_OK;
+    } else if (r == SQLITE_DONE) {
+        rc = GH_ERR_NOT_FOUND;
+    } else {
+        log_sqlite(c->db, r, "session get");
+        rc = map_rc(r);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static gh_err revoke_on(struct conn *c, const char *id, const char *reason, int64_t now)
+{
+    sqlite3_stmt *st = stmt(c, S_SESS_REVOKE);
+    if (!st)
+        return GH_ERR_STORE;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    bind_text(st, 3, reason);
+    return exec_done(c, st, "session revoke");
+}
+
+/* Look up a refresh token: its session id and whether it was used. */
+static gh_err refresh_get_on(struct conn *c, const char *hash, char sid[GH_ID_LEN + 1],
+                             bool *used)
+{
+    sqlite3_stmt *st = stmt(c, S_RT_GET);
+    if (!st)
+        return GH_ERR_STORE;
+    bind_text(st, 1, hash);
+    int r = sqlite3_step(st);
+    gh_err rc;
+    if (r == SQLITE_ROW) {
+        copy_col(st, 0, sid, GH_ID_LEN + 1);
+        *used = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        rc = GH_OK;
+    } else if (r == SQLITE_DONE) {
+        rc = GH_ERR_NOT_FOUND;
+    } else {
+        log_sqlite(c->db, r, "refresh get");
+        rc = map_rc(r);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+gh_err gh_store_refresh_rotate(struct gh_store *s, const char *old_hash, const char *new_hash,
+                               int64_t now, int64_t idle_timeout, enum gh_rotate_result *out,
+                               struct gh_session *out_session)
+{
+    struct conn *c = acquire(s);
+    char sid[GH_ID_LEN + 1];
+    bool used = false;
+    sqlite3_stmt *st;
+    gh_err rc;
+    *out = GH_ROTATE_INVALID;
+    memset(out_session, 0, sizeof *out_session);
+    /* BEGIN IMMEDIATE takes the write lock first: two rotations of one token serialise here. */
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    rc = refresh_get_on(c, old_hash, sid, &used);
+    if (rc == GH_ERR_NOT_FOUND) {
+        rc = tx(c, S_COMMIT);
+        goto out;
+    }
+    if (rc != GH_OK)
+        goto out;
+    if ((rc = session_get_on(c, sid, out_session)) != GH_OK)
+        goto out;
+    if (used) {
+        if (out_session->revoked_at == 0) {
+            if ((rc = revoke_on(c, sid, "refresh_reuse", now)) != GH_OK)
+                goto out;
+            out_session->revoked_at = now;
+        }
+        *out = GH_ROTATE_REUSED;
+        rc = tx(c, S_COMMIT);
+        goto out;
+    }
+    if (!gh_session_is_active(out_session, now, idle_timeout)) {
+        rc = tx(c, S_COMMIT);
+        goto out;
+    }
+    rc = GH_ERR_STORE;
+    if (!(st = stmt(c, S_RT_USE)))
+        goto out;
+    bind_text(st, 1, old_hash);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = exec_done(c, st, "refresh use")) != GH_OK)
+        goto out;
+    if (sqlite3_changes(c->db) != 1) {
+        rc = GH_ERR_STORE; /* cannot happen under the write lock */
+        goto out;
+    }
+    if ((rc = insert_refresh(c, new_hash, sid, now)) != GH_OK)
+        goto out;
+    rc = GH_ERR_STORE;
+    if (!(st = stmt(c, S_SESS_TOUCH)))
+        goto out;
+    bind_text(st, 1, sid);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = exec_done(c, st, "session touch")) != GH_OK)
+        goto out;
+    out_session->last_used_at = now;
+    if ((rc = tx(c, S_COMMIT)) != GH_OK)
+        goto out;
+    *out = GH_ROTATE_OK;
+out:
+    if (rc != GH_OK) {
+        rollback(c);
+        *out = GH_ROTATE_INVALID;
+    }
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_session_get(struct gh_store *s, const char *id, struct gh_session *out)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = session_get_on(c, id, out);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_session_revoke(struct gh_store *s, const char *id, const char *user_id,
+                               const char *reason, int64_t now)
+{
+    struct conn *c = acquire(s);
+    struct gh_session ss;
+    gh_err rc;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    if ((rc = session_get_on(c, id, &ss)) != GH_OK)
+        goto out;
+    if (user_id && strcmp(ss.user_id, user_id) != 0) {
+        rc = GH_ERR_NOT_FOUND;
+        goto out;
+    }
+    if ((rc = revoke_on(c, id, reason, now)) != GH_OK)
+        goto out;
+    rc = tx(c, S_COMMIT);
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_session_by_refresh(struct gh_store *s, const char *refresh_hash,
+                                   struct gh_session *out)
+{
+    struct conn *c = acquire(s);
+    char sid[GH_ID_LEN + 1];
+    bool used;
+    gh_err rc = refresh_get_on(c, refresh_hash, sid, &used);
+    if (rc == GH_OK)
+        rc = session_get_on(c, sid, out);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_sessions_list(struct gh_store *s, const char *user_id, int64_t now,
+                              int64_t idle_timeout, size_t max, struct gh_session **out,
+                              size_t *out_n)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    struct gh_session *arr = gh_calloc(max ? max : 1, sizeof *arr);
+    size_t n = 0;
+    sqlite3_stmt *st = NULL;
+    if (!arr) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    if (!(st = stmt(c, S_SESS_LIST)))
+        goto out;
+    bind_text(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, now - idle_timeout);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && n < max)
+        read_session(st, &arr[n++]);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE && r != SQLITE_ROW) {
+        log_sqlite(c->db, r, "sessions list");
+        rc = map_rc(r);
+        goto out;
+    }
+    *out = arr;
+    *out_n = n;
+    arr = NULL;
+    rc = GH_OK;
+out:
+    gh_free(arr);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason, int64_t now,
+                                    long *out_n)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, S_SESS_REVOKE_ALL);
+    if (st) {
+        sqlite3_bind_int64(st, 1, now);
+        bind_text(st, 2, reason);
+        rc = exec_done(c, st, "revoke all");
+        if (rc == GH_OK && out_n)
+            *out_n = (long)sqlite3_changes(c->db);
+    }
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_access_check(struct gh_store *s, const char *sid, const char *kid,
+                             struct gh_session *out, bool *out_key_revoked)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, S_ACCESS_CHECK);
+    if (st) {
+        bind_text(st, 1, sid);
+        bind_text(st, 2, kid);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            read_session(st, out);
+            *out_key_revoked = sqlite3_column_type(st, 6) != SQLITE_NULL;
+            rc = GH_OK;
+        } else if (r == SQLITE_DONE) {
+            rc = GH_ERR_NOT_FOUND;
+        } else {
+            log_sqlite(c->db, r, "access check");
+            rc = map_rc(r);
+        }
+        sqlite3_reset(st);
+    }
+    release(s, c);
+    return rc;
+}
+
+/* ---- keys ---- */
+
+gh_err gh_store_keys_list(struct gh_store *s, struct gh_stored_key **out, size_t *out_n)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    size_t cap = 8, n = 0;
+    struct gh_stored_key *arr = gh_calloc(cap, sizeof *arr);
+    sqlite3_stmt *st = NULL;
+    if (!arr) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    if (!(st = stmt(c, S_KEYS_LIST)))
+        goto out;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            if (cap >= 4096) {
+                rc = GH_ERR_TOO_LARGE;
+                sqlite3_reset(st);
+                goto out;
+            }
+            struct gh_stored_key *na = gh_realloc(arr, cap * 2 * sizeof *arr);
+            if (!na) {
+                rc = GH_ERR_NOMEM;
+                sqlite3_reset(st);
+                goto out;
+            }
+            arr = na;
+            cap *= 2;
+        }
+        struct gh_stored_key *k = &arr[n++];
+        memset(k, 0, sizeof *k);
+        copy_col(st, 0, k->kid, sizeof k->kid);
+        copy_col(st, 1, k->alg, sizeof k->alg);
+        copy_col(st, 2, k->public_key, sizeof k->public_key);
+        copy_col(st, 3, k->wrapped_private, sizeof k->wrapped_private);
+        k->created_at = col_i64(st, 4);
+        k->activates_at = col_i64(st, 5);
+        k->retired_at = col_i64(st, 6);
+        k->revoked_at = col_i64(st, 7);
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+        log_sqlite(c->db, r, "keys list");
+        rc = map_rc(r);
+        goto out;
+    }
+    *out = arr;
+    *out_n = n;
+    arr = NULL;
+    rc = GH_OK;
+out:
+    gh_free(arr);
+    release(s, c);
+    return rc;
+}
+
+static gh_err bump_on(struct conn *c, const char *name)
+{
+    sqlite3_stmt *st = stmt(c, S_COUNTER_BUMP);
+    if (!st)
+        return GH_ERR_STORE;
+    bind_text(st, 1, name);
+    return exec_done(c, st, "counter bump");
+}
+
+gh_err gh_store_key_insert(struct gh_store *s, const struct gh_stored_key *k)
+{
+    struct conn *c = acquire(s);
+    gh_err rc;
+    sqlite3_stmt *st;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    rc = GH_ERR_STORE;
+    if (!(st = stmt(c, S_KEY_INSERT)))
+        goto out;
+    bind_text(st, 1, k->kid);
+    bind_text(st, 2, k->alg);
+    bind_text(st, 3, k->public_key);
+    bind_text(st, 4, k->wrapped_private);
+    sqlite3_bind_int64(st, 5, k->created_at);
+    sqlite3_bind_int64(st, 6, k->activates_at);
+    if ((rc = exec_done(c, st, "key insert")) != GH_OK)
+        goto out;
+    if ((rc = bump_on(c, "keys")) != GH_OK)
+        goto out;
+    rc = tx(c, S_COMMIT);
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_key_mark(struct gh_store *s, const char *kid, int64_t retired_at,
+                         int64_t revoked_at)
+{
+    struct conn *c = acquire(s);
+    gh_err rc;
+    sqlite3_stmt *st;
+    int changed = 0;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    if (retired_at) {
+        rc = GH_ERR_STORE;
+        if (!(st = stmt(c, S_KEY_RETIRE)))
+            goto out;
+        bind_text(st, 1, kid);
+        sqlite3_bind_int64(st, 2, retired_at);
+        if ((rc = exec_done(c, st, "key retire")) != GH_OK)
+            goto out;
+        changed += sqlite3_changes(c->db);
+    }
+    if (revoked_at) {
+        rc = GH_ERR_STORE;
+        if (!(st = stmt(c, S_KEY_REVOKE)))
+            goto out;
+        bind_text(st, 1, kid);
+        sqlite3_bind_int64(st, 2, revoked_at);
+        if ((rc = exec_done(c, st, "key revoke")) != GH_OK)
+            goto out;
+        changed += sqlite3_changes(c->db);
+    }
+    if ((rc = bump_on(c, "keys")) != GH_OK)
+        goto out;
+    rc = tx(c, S_COMMIT);
+    if (rc == GH_OK && changed == 0)
+        rc = GH_ERR_NOT_FOUND;
+out:
+    if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
+        rollback(c);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_key_rewrap(struct gh_store *s, const char *kid, const char *wrapped)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, S_KEY_REWRAP);
+    if (st) {
+        bind_text(st, 1, kid);
+        bind_text(st, 2, wrapped);
+        rc = exec_done(c, st, "key rewrap");
+        if (rc == GH_OK)
+            rc = changes_or_not_found(c);
+    }
+    release(s, c);
+    return rc;
+}
+
+static gh_err wk_get_on(struct conn *c, const char *name, char out[GH_HASH_TEXT_MAX + 1])
+{
+    sqlite3_stmt *st = stmt(c, S_WK_GET);
+    if (!st)
+        return GH_ERR_STORE;
+    bind_text(st, 1, name);
+    int r = sqlite3_step(st);
+    gh_err rc = GH_ERR_NOT_FOUND;
+    if (r == SQLITE_ROW) {
+        copy_col(st, 0, out, GH_HASH_TEXT_MAX + 1);
+        rc = GH_OK;
+    } else if (r != SQLITE_DONE) {
+        log_sqlite(c->db, r, "wrapped key get");
+        rc = map_rc(r);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+gh_err gh_store_wrapped_key_get(struct gh_store *s, const char *name,
+                                char out[GH_HASH_TEXT_MAX + 1])
+{
+    struct conn *c = acquire(s);
+    gh_err rc = wk_get_on(c, name, out);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_wrapped_key_put_if_absent(struct gh_store *s, const char *name, const char *text,
+                                          int64_t now, char out[GH_HASH_TEXT_MAX + 1])
+{
+    struct conn *c = acquire(s);
+    gh_err rc;
+    sqlite3_stmt *st;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    rc = GH_ERR_STORE;
+    if (!(st = stmt(c, S_WK_INSERT)))
+        goto out;
+    bind_text(st, 1, name);
+    bind_text(st, 2, text);
+    sqlite3_bind_int64(st, 3, now);
+    if ((rc = exec_done(c, st, "wrapped key insert")) != GH_OK)
+        goto out;
+    if ((rc = wk_get_on(c, name, out)) != GH_OK)
+        goto out;
+    rc = tx(c, S_COMMIT);
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_counter_get(struct gh_store *s, const char *name, int64_t *out)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, S_COUNTER_GET);
+    if (st) {
+        bind_text(st, 1, name);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = GH_OK;
+        } else if (r == SQLITE_DONE) {
+            rc = GH_ERR_NOT_FOUND;
+        }
+        sqlite3_reset(st);
+    }
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_counter_bump(struct gh_store *s, const char *name)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = bump_on(c, name);
+    release(s, c);
+    return rc;
+}
