@@ -23,7 +23,7 @@ void gh_hashpool_free(struct gh_hashpool *pool);
 /* Queue fn(arg). GH_ERR_BUSY when the queue is full; fn is then NOT called. */
 GH_MUST_USE gh_err gh_hashpool_submit(struct gh_hashpool *pool, gh_hashpool_fn fn, void *arg);
 
-/* Jobs waiting (not running) right now, and total wait time of finished jobs (metrics). */
+/* Jobs waiting (not running) right now (metrics). */
 unsigned gh_hashpool_depth(struct gh_hashpool *pool);
 
 #endif

@@ -9,7 +9,7 @@
 #include "core/err.h"
 
 /* Length of base64url (no padding) text for n bytes, excluding NUL. */
-#define GH_B64URL_LEN(n) ((((n) + 2) / 3) * 4)
+#define GH_B64URL_LEN(n) (((n) * 4 + 2) / 3)
 
 /* base64url without padding; out must hold GH_B64URL_LEN(n)+1 bytes. */
 void gh_b64url_encode(const unsigned char *in, size_t n, char *out, size_t out_size);

@@ -1,0 +1,109 @@
+/* Integration-test harness: runs the real gatehouse binary (server and CLI) against a throw-away
+ * data directory on 127.0.0.1, and a small libcurl client with helpers for common flows. */
+#ifndef GH_TEST_HARNESS_H
+#define GH_TEST_HARNESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define H_MAX_HEADERS 64
+#define H_MAX_ENV 256
+
+struct h_server {
+    pid_t pid;
+    int port;
+    char dir[256];      /* fresh mkdtemp data directory */
+    char log_path[320]; /* the server's stderr */
+    char *env[H_MAX_ENV];
+    size_t nenv;
+    int exit_status; /* raw waitpid status after h_server_stop */
+    bool stopped;
+};
+
+struct h_header {
+    char *name;
+    char *value;
+};
+
+struct h_response {
+    long status;
+    struct h_header headers[H_MAX_HEADERS];
+    size_t nheaders;
+    char *body; /* NUL-terminated */
+    size_t body_len;
+    json_t *json; /* parsed body when it is JSON, else NULL */
+};
+
+struct h_cli_result {
+    int exit_code; /* -1 when killed by a signal */
+    char *out;
+    char *err;
+};
+
+struct h_tokens {
+    char access[1024];
+    char refresh[128];
+    long expires_in;
+};
+
+/* Start the server with extra NAME=VALUE env entries (NULL-terminated list, may be NULL).
+ * Returns 0 when /healthz answers 200. */
+int h_server_start(struct h_server *s, const char *const *extra_env);
+/* SIGTERM, wait (SIGKILL after 10 s); returns the exit code (-1 if killed). Idempotent. */
+int h_server_stop(struct h_server *s);
+/* Remove the temp data dir and free everything. */
+void h_server_free(struct h_server *s);
+
+/* Generic request. headers: NULL-terminated "Name: value" list (may be NULL). body may be NULL;
+ * body_len (SIZE_MAX: strlen). content_type NULL sends no Content-Type. Returns 0 on transport
+ * success (any HTTP status). */
+int h_request(const struct h_server *s, const char *method, const char *path,
+              const char *const *headers, const char *body, size_t body_len,
+              const char *content_type, struct h_response *out);
+int h_get(const struct h_server *s, const char *path, const char *bearer, struct h_response *out);
+int h_post_json(const struct h_server *s, const char *path, const char *bearer, json_t *body,
+                struct h_response *out); /* steals body */
+int h_send_json(const struct h_server *s, const char *method, const char *path,
+                const char *bearer, json_t *body, struct h_response *out); /* steals body */
+int h_post_form(const struct h_server *s, const char *path, const char *form,
+                struct h_response *out);
+void h_response_free(struct h_response *r);
+/* Case-insensitive header lookup; NULL when absent. */
+const char *h_header(const struct h_response *r, const char *name);
+
+/* Assertions (cmocka fail on mismatch, with a message). */
+void h_assert_security_headers(const struct h_response *r);
+/* status, application/problem+json, type/title/status/request_id, request_id == X-Request-Id,
+ * and no internal details (sqlite, SQL, stack traces, the data dir, file paths). */
+void h_assert_problem(const struct h_server *s, const struct h_response *r, long status);
+void h_assert_json_response(const struct h_response *r, long status);
+void h_assert_errors_field(const struct h_response *r, const char *field);
+
+/* Flows. Emails are made unique per process with h_unique_email. */
+void h_unique_email(const char *tag, char *out, size_t size);
+long h_register(const struct h_server *s, const char *email, const char *pw,
+                const char *display_name, json_t **out_json);
+long h_login(const struct h_server *s, const char *email, const char *pw, struct h_tokens *out);
+long h_refresh(const struct h_server *s, const char *refresh, struct h_tokens *out);
+long h_me_status(const struct h_server *s, const char *access);
+/* Register + login; asserts both succeed. */
+void h_user_session(const struct h_server *s, const char *tag, const char *pw, char *email_out,
+                    size_t email_size, struct h_tokens *out);
+
+/* Run `gatehouse ARGS...` (NULL-terminated) with the server's environment. */
+int h_cli(const struct h_server *s, const char *const *args, struct h_cli_result *out);
+void h_cli_free(struct h_cli_result *r);
+
+/* Whole file into a NUL-terminated heap buffer (NULL on error). */
+char *h_read_file(const char *path, size_t *len);
+int h_write_file(const char *path, const char *text);
+/* JWT header / payload as JSON (NULL if malformed). */
+json_t *h_jwt_part(const char *jwt, int part);
+/* Sleep for ms milliseconds. */
+void h_sleep_ms(long ms);
+/* Does the JWKS currently list kid? */
+bool h_jwks_has_kid(const struct h_server *s, const char *kid, size_t *out_nkeys);
+
+#endif
