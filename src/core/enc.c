@@ -16,10 +16,26 @@ void gh_b64_encode(const unsigned char *in, size_t n, char *out, size_t out_size
     sodium_bin2base64(out, out_size, in, n, sodium_base64_VARIANT_ORIGINAL);
 }
 
+/* libsodium 1.0.18 maps bytes >= 0x80 to a valid digit, so one value would have many
+ * spellings: check the alphabet ourselves before decoding. */
+static bool alphabet_ok(const char *in, size_t len, bool url)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  (url ? (c == '-' || c == '_') : (c == '+' || c == '/' || c == '='));
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 static gh_err decode(const char *in, size_t in_len, unsigned char *out, size_t out_max,
                      size_t *out_len, int variant)
 {
     const char *end = NULL;
+    if (!alphabet_ok(in, in_len, variant == sodium_base64_VARIANT_URLSAFE_NO_PADDING))
+        return GH_ERR_MALFORMED;
     size_t len = 0;
     if (sodium_base642bin(out, out_max, in, in_len, NULL, &len, &end, variant) != 0)
         return GH_ERR_MALFORMED;

@@ -15,7 +15,7 @@ struct gh_store;
 
 #define GH_EMAIL_MAX 254
 #define GH_DISPLAY_NAME_MAX 200 /* bytes of UTF-8 */
-#define GH_EMAIL_KEY_MAX 128
+#define GH_EMAIL_KEY_MAX GH_EMAIL_MAX
 #define GH_HASH_TEXT_MAX 255
 #define GH_TOKEN_HASH_HEX 64 /* keyed BLAKE2b-256 as lowercase hex */
 

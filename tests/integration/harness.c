@@ -1,0 +1,781 @@
+/* Integration-test harness: owns the gatehouse child processes, their temp data dirs and the
+ * libcurl client. Everything the server sends is treated as untrusted and bounds-checked. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+void h_sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (!p)
+        abort();
+    return p;
+}
+
+char *h_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        if (r == 0)
+            break;
+        n += r;
+    }
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = n;
+    return buf;
+}
+
+int h_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = strlen(text);
+    int rc = fwrite(text, 1, n, f) == n ? 0 : -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- environment ---------------------------------------------------------------------- */
+
+static void env_add(struct h_server *s, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    size_t nlen = eq ? (size_t)(eq - kv) : strlen(kv);
+    for (size_t i = 0; i < s->nenv; i++) {
+        if (strncmp(s->env[i], kv, nlen) == 0 && s->env[i][nlen] == '=') {
+            free(s->env[i]);
+            s->env[i] = xstrdup(kv);
+            return;
+        }
+    }
+    if (s->nenv + 1 >= H_MAX_ENV)
+        abort();
+    s->env[s->nenv++] = xstrdup(kv);
+    s->env[s->nenv] = NULL;
+}
+
+static void env_build(struct h_server *s, const char *const *extra)
+{
+    char kv[512];
+    s->nenv = 0;
+    s->env[0] = NULL;
+    /* Inherit the environment minus any GATEHOUSE_* a developer may have exported. */
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, "GATEHOUSE_", 10) == 0)
+            continue;
+        if (s->nenv + 16 >= H_MAX_ENV)
+            break;
+        env_add(s, *e);
+    }
+    env_add(s, "GATEHOUSE_LISTEN=127.0.0.1:0");
+    snprintf(kv, sizeof kv, "GATEHOUSE_DATA_DIR=%s", s->dir);
+    env_add(s, kv);
+    env_add(s, "GATEHOUSE_TEST_INSECURE_FAST_HASH=1");
+    env_add(s, "GATEHOUSE_LOG_LEVEL=debug");
+    /* Leaks in the child would change its exit code; that is a real finding, keep it on. */
+    for (size_t i = 0; extra && extra[i]; i++)
+        env_add(s, extra[i]);
+}
+
+static const char *binary_path(void)
+{
+    const char *b = getenv("GH_BINARY");
+    return (b && *b) ? b : "./gatehouse";
+}
+
+/* ---- server lifecycle ----------------------------------------------------------------- */
+
+static int find_port_in_log(const char *path)
+{
+    char *log = h_read_file(path, NULL);
+    if (!log)
+        return -1;
+    int port = -1;
+    char *line = log;
+    while (line && *line) {
+        char *nl = strchr(line, '\n');
+        if (!nl)
+            break; /* incomplete line: wait for the rest */
+        *nl = '\0';
+        if (strstr(line, "\"event\":\"listening\"")) {
+            json_t *o = json_loads(line, 0, NULL);
+            json_t *p = o ? json_object_get(o, "port") : NULL;
+            if (json_is_integer(p))
+                port = (int)json_integer_value(p);
+            json_decref(o);
+            break;
+        }
+        line = nl + 1;
+    }
+    free(log);
+    return port;
+}
+
+int h_server_start(struct h_server *s, const char *const *extra_env)
+{
+    memset(s, 0, sizeof *s);
+    s->pid = -1;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->dir, sizeof s->dir, "%s/gh-int-XXXXXX", (tmp && *tmp) ? tmp : "/tmp");
+    if (!mkdtemp(s->dir))
+        return -1;
+    snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->dir);
+    env_build(s, extra_env);
+
+    int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (logfd < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(logfd);
+        return -1;
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            dup2(devnull, STDOUT_FILENO);
+        }
+        dup2(logfd, STDERR_FILENO);
+        if (chdir(s->dir) != 0)
+            _exit(126);
+        char *argv[] = {(char *)binary_path(), (char *)"serve", NULL};
+        execve(argv[0], argv, s->env);
+        _exit(127);
+    }
+    close(logfd);
+    s->pid = pid;
+
+    /* Wait for the "listening" log line (port 0 → the kernel's choice), then /healthz. */
+    for (int i = 0; i < 600 && s->port <= 0; i++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            s->pid = -1;
+            s->stopped = true;
+            s->exit_status = st;
+            char *log = h_read_file(s->log_path, NULL);
+            fprintf(stderr, "gatehouse exited at start-up; log:\n%s\n", log ? log : "");
+            free(log);
+            return -1;
+        }
+        s->port = find_port_in_log(s->log_path);
+        if (s->port <= 0)
+            h_sleep_ms(50);
+    }
+    if (s->port <= 0)
+        return -1;
+    for (int i = 0; i < 200; i++) {
+        struct h_response r;
+        if (h_get(s, "/healthz", NULL, &r) == 0 && r.status == 200) {
+            h_response_free(&r);
+            return 0;
+        }
+        h_response_free(&r);
+        h_sleep_ms(50);
+    }
+    return -1;
+}
+
+int h_server_stop(struct h_server *s)
+{
+    if (s->stopped || s->pid <= 0) {
+        s->stopped = true;
+        return WIFEXITED(s->exit_status) ? WEXITSTATUS(s->exit_status) : -1;
+    }
+    kill(s->pid, SIGTERM);
+    int st = 0;
+    bool done = false;
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            done = true;
+            break;
+        }
+        h_sleep_ms(50);
+    }
+    if (!done) {
+        fprintf(stderr, "gatehouse did not stop within 10 s of SIGTERM: SIGKILL\n");
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &st, 0);
+    }
+    s->pid = -1;
+    s->stopped = true;
+    s->exit_status = st;
+    return (done && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void h_server_free(struct h_server *s)
+{
+    h_server_stop(s);
+    if (s->dir[0] && !getenv("GH_KEEP_TMP"))
+        nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (size_t i = 0; i < s->nenv; i++)
+        free(s->env[i]);
+    s->nenv = 0;
+    s->dir[0] = '\0';
+}
+
+/* ---- HTTP client ---------------------------------------------------------------------- */
+
+struct buf {
+    char *p;
+    size_t n, cap;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct buf *b = userp;
+    size_t n = size * nmemb;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        if (cap > (64u << 20))
+            return 0;
+        char *np = realloc(b->p, cap);
+        if (!np)
+            return 0;
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+static void headers_clear(struct h_response *r)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    r->nheaders = 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct h_response *r = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        headers_clear(r); /* a new response (after 100 Continue): start over */
+        return n;
+    }
+    const char *colon = memchr(data, ':', n);
+    if (!colon || r->nheaders >= H_MAX_HEADERS)
+        return n;
+    size_t nlen = (size_t)(colon - data);
+    const char *v = colon + 1;
+    size_t vlen = n - nlen - 1;
+    while (vlen && (*v == ' ' || *v == '\t')) {
+        v++;
+        vlen--;
+    }
+    while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+        vlen--;
+    r->headers[r->nheaders].name = xstrndup(data, nlen);
+    r->headers[r->nheaders].value = xstrndup(v, vlen);
+    r->nheaders++;
+    return n;
+}
+
+const char *h_header(const struct h_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+void h_response_free(struct h_response *r)
+{
+    headers_clear(r);
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+int h_request(const struct h_server *s, const char *method, const char *path,
+              const char *const *headers, const char *body, size_t body_len,
+              const char *content_type, struct h_response *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    char url[1200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
+    struct curl_slist *hl = NULL;
+    char line[1200];
+    if (content_type) {
+        snprintf(line, sizeof line, "Content-Type: %s", content_type);
+        hl = curl_slist_append(hl, line);
+    } else {
+        hl = curl_slist_append(hl, "Content-Type:"); /* curl must not add its default */
+    }
+    hl = curl_slist_append(hl, "Expect:");
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    struct buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    if (body) {
+        if (body_len == SIZE_MAX)
+            body_len = strlen(body);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    }
+    if (strcmp(method, "GET") != 0 && !(body && strcmp(method, "POST") == 0))
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    out->status = status;
+    out->body = b.p ? b.p : xstrdup("");
+    out->body_len = b.n;
+    const char *ct = h_header(out, "Content-Type");
+    if (ct && (strncmp(ct, "application/json", 16) == 0 ||
+               strncmp(ct, "application/problem+json", 24) == 0))
+        out->json = json_loadb(out->body, out->body_len, JSON_DECODE_ANY, NULL);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "curl %s %s: %s\n", method, path, curl_easy_strerror(cc));
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const *auth_headers(const char *bearer, char *line, size_t size,
+                                       const char **arr)
+{
+    if (!bearer)
+        return NULL;
+    snprintf(line, size, "Authorization: Bearer %s", bearer);
+    arr[0] = line;
+    arr[1] = NULL;
+    return arr;
+}
+
+int h_get(const struct h_server *s, const char *path, const char *bearer, struct h_response *out)
+{
+    char line[1200];
+    const char *arr[2];
+    return h_request(s, "GET", path, auth_headers(bearer, line, sizeof line, arr), NULL, 0, NULL,
+                     out);
+}
+
+int h_send_json(const struct h_server *s, const char *method, const char *path,
+                const char *bearer, json_t *body, struct h_response *out)
+{
+    char line[1200];
+    const char *arr[2];
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    int rc = h_request(s, method, path, auth_headers(bearer, line, sizeof line, arr),
+                       text ? text : NULL, SIZE_MAX, text ? "application/json" : NULL, out);
+    free(text);
+    return rc;
+}
+
+int h_post_json(const struct h_server *s, const char *path, const char *bearer, json_t *body,
+                struct h_response *out)
+{
+    return h_send_json(s, "POST", path, bearer, body, out);
+}
+
+int h_post_form(const struct h_server *s, const char *path, const char *form,
+                struct h_response *out)
+{
+    return h_request(s, "POST", path, NULL, form, SIZE_MAX, "application/x-www-form-urlencoded",
+                     out);
+}
+
+/* ---- assertions ----------------------------------------------------------------------- */
+
+static void expect_header(const struct h_response *r, const char *name, const char *want)
+{
+    const char *v = h_header(r, name);
+    if (!v)
+        fail_msg("status %ld: header %s missing", r->status, name);
+    if (want && strcmp(v, want) != 0)
+        fail_msg("status %ld: header %s is '%s', want '%s'", r->status, name, v, want);
+}
+
+void h_assert_security_headers(const struct h_response *r)
+{
+    expect_header(r, "X-Request-Id", NULL);
+    assert_true(strlen(h_header(r, "X-Request-Id")) >= 16);
+    expect_header(r, "Content-Security-Policy", NULL);
+    expect_header(r, "X-Content-Type-Options", "nosniff");
+    expect_header(r, "Referrer-Policy", "no-referrer");
+    expect_header(r, "X-Frame-Options", "DENY");
+    expect_header(r, "Cache-Control", "no-store");
+}
+
+void h_assert_json_response(const struct h_response *r, long status)
+{
+    if (r->status != status)
+        fail_msg("status %ld, want %ld; body: %s", r->status, status, r->body);
+    h_assert_security_headers(r);
+    const char *ct = h_header(r, "Content-Type");
+    if (!ct || strncmp(ct, "application/json", 16) != 0)
+        fail_msg("Content-Type '%s', want application/json", ct ? ct : "(none)");
+    if (!r->json)
+        fail_msg("body is not JSON: %s", r->body);
+}
+
+static const char *const forbidden_in_errors[] = {
+    "sqlite", "SQL", "SELECT ", "INSERT ", "constraint", "stack", "backtrace", ".c:",
+    "jansson", "libmicrohttpd", "errno", "AddressSanitizer", NULL};
+
+void h_assert_problem(const struct h_server *s, const struct h_response *r, long status)
+{
+    if (r->status != status)
+        fail_msg("status %ld, want %ld; body: %s", r->status, status, r->body);
+    h_assert_security_headers(r);
+    const char *ct = h_header(r, "Content-Type");
+    if (!ct || strncmp(ct, "application/problem+json", 24) != 0)
+        fail_msg("Content-Type '%s', want application/problem+json (body %s)",
+                 ct ? ct : "(none)", r->body);
+    if (!json_is_object(r->json))
+        fail_msg("problem body is not a JSON object: %s", r->body);
+    assert_true(json_is_string(json_object_get(r->json, "type")));
+    assert_true(json_string_length(json_object_get(r->json, "type")) > 0);
+    assert_true(json_is_string(json_object_get(r->json, "title")));
+    assert_true(json_string_length(json_object_get(r->json, "title")) > 0);
+    json_t *st = json_object_get(r->json, "status");
+    if (!json_is_integer(st) || json_integer_value(st) != status)
+        fail_msg("problem status member wrong: %s", r->body);
+    json_t *rid = json_object_get(r->json, "request_id");
+    assert_true(json_is_string(rid));
+    assert_string_equal(json_string_value(rid), h_header(r, "X-Request-Id"));
+    for (size_t i = 0; forbidden_in_errors[i]; i++)
+        if (strcasestr(r->body, forbidden_in_errors[i]))
+            fail_msg("error body contains '%s': %s", forbidden_in_errors[i], r->body);
+    if (s && s->dir[0] && strstr(r->body, s->dir))
+        fail_msg("error body contains the data dir: %s", r->body);
+    /* A file path would need a "/" outside the "type" URI: check the other members. */
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->json, k, v)
+    {
+        if (strcmp(k, "type") == 0 || !json_is_string(v))
+            continue;
+        if (strstr(json_string_value(v), "/tmp") || strstr(json_string_value(v), "/var/") ||
+            strstr(json_string_value(v), "/home") || strstr(json_string_value(v), "/usr/"))
+            fail_msg("error member %s looks like a file path: %s", k, json_string_value(v));
+    }
+}
+
+void h_assert_errors_field(const struct h_response *r, const char *field)
+{
+    json_t *errs = json_object_get(r->json, "errors");
+    if (!json_is_array(errs) || json_array_size(errs) == 0)
+        fail_msg("no errors[] in %s", r->body);
+    size_t i;
+    json_t *e;
+    json_array_foreach(errs, i, e)
+    {
+        const char *f = json_string_value(json_object_get(e, "field"));
+        if (f && strcmp(f, field) == 0) {
+            assert_true(json_is_string(json_object_get(e, "message")));
+            return;
+        }
+    }
+    fail_msg("errors[] does not name field '%s': %s", field, r->body);
+}
+
+/* ---- flows ---------------------------------------------------------------------------- */
+
+void h_unique_email(const char *tag, char *out, size_t size)
+{
+    static unsigned counter;
+    unsigned char rnd[4];
+    randombytes_buf(rnd, sizeof rnd);
+    snprintf(out, size, "%s.%u.%02x%02x%02x%02x@example.com", tag, ++counter, rnd[0], rnd[1],
+             rnd[2], rnd[3]);
+}
+
+long h_register(const struct h_server *s, const char *email, const char *pw,
+                const char *display_name, json_t **out_json)
+{
+    json_t *b = json_pack("{s:s,s:s}", "email", email, "password", pw);
+    if (display_name)
+        json_object_set_new(b, "display_name", json_string(display_name));
+    struct h_response r;
+    if (h_post_json(s, "/v1/users", NULL, b, &r) != 0) {
+        h_response_free(&r);
+        return -1;
+    }
+    long st = r.status;
+    if (out_json)
+        *out_json = json_incref(r.json);
+    h_response_free(&r);
+    return st;
+}
+
+static long tokens_from(struct h_response *r, struct h_tokens *out)
+{
+    long st = r->status;
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (st == 200 && out && r->json) {
+        const char *a = json_string_value(json_object_get(r->json, "access_token"));
+        const char *f = json_string_value(json_object_get(r->json, "refresh_token"));
+        snprintf(out->access, sizeof out->access, "%s", a ? a : "");
+        snprintf(out->refresh, sizeof out->refresh, "%s", f ? f : "");
+        out->expires_in = (long)json_integer_value(json_object_get(r->json, "expires_in"));
+    }
+    h_response_free(r);
+    return st;
+}
+
+long h_login(const struct h_server *s, const char *email, const char *pw, struct h_tokens *out)
+{
+    struct h_response r;
+    if (h_post_json(s, "/v1/token", NULL,
+                    json_pack("{s:s,s:s}", "email", email, "password", pw), &r) != 0) {
+        h_response_free(&r);
+        return -1;
+    }
+    return tokens_from(&r, out);
+}
+
+long h_refresh(const struct h_server *s, const char *refresh, struct h_tokens *out)
+{
+    struct h_response r;
+    if (h_post_json(s, "/v1/token/refresh", NULL, json_pack("{s:s}", "refresh_token", refresh),
+                    &r) != 0) {
+        h_response_free(&r);
+        return -1;
+    }
+    return tokens_from(&r, out);
+}
+
+long h_me_status(const struct h_server *s, const char *access)
+{
+    struct h_response r;
+    if (h_get(s, "/v1/me", access, &r) != 0) {
+        h_response_free(&r);
+        return -1;
+    }
+    long st = r.status;
+    h_response_free(&r);
+    return st;
+}
+
+void h_user_session(const struct h_server *s, const char *tag, const char *pw, char *email_out,
+                    size_t email_size, struct h_tokens *out)
+{
+    h_unique_email(tag, email_out, email_size);
+    assert_int_equal(h_register(s, email_out, pw, NULL, NULL), 201);
+    assert_int_equal(h_login(s, email_out, pw, out), 200);
+    assert_true(strlen(out->access) > 20);
+    assert_true(strlen(out->refresh) > 20);
+}
+
+/* ---- CLI ------------------------------------------------------------------------------ */
+
+int h_cli(const struct h_server *s, const char *const *args, struct h_cli_result *out)
+{
+    static unsigned seq;
+    char outp[400], errp[400];
+    memset(out, 0, sizeof *out);
+    out->exit_code = -1;
+    seq++;
+    snprintf(outp, sizeof outp, "%s/cli-%u.out", s->dir, seq);
+    snprintf(errp, sizeof errp, "%s/cli-%u.err", s->dir, seq);
+    int ofd = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int efd = open(errp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (ofd < 0 || efd < 0) {
+        if (ofd >= 0)
+            close(ofd);
+        if (efd >= 0)
+            close(efd);
+        return -1;
+    }
+    char *argv[32];
+    size_t n = 0;
+    argv[n++] = (char *)binary_path();
+    for (size_t i = 0; args[i] && n < 31; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(ofd);
+        close(efd);
+        return -1;
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        dup2(ofd, STDOUT_FILENO);
+        dup2(efd, STDERR_FILENO);
+        if (chdir(s->dir) != 0)
+            _exit(126);
+        execve(argv[0], argv, s->env);
+        _exit(127);
+    }
+    close(ofd);
+    close(efd);
+    int st = 0;
+    bool done = false;
+    for (int i = 0; i < 1200; i++) { /* 60 s */
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            done = true;
+            break;
+        }
+        h_sleep_ms(50);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    out->exit_code = (done && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+    out->out = h_read_file(outp, NULL);
+    out->err = h_read_file(errp, NULL);
+    if (!out->out)
+        out->out = xstrdup("");
+    if (!out->err)
+        out->err = xstrdup("");
+    unlink(outp);
+    unlink(errp);
+    return 0;
+}
+
+void h_cli_free(struct h_cli_result *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- JWT / JWKS ----------------------------------------------------------------------- */
+
+json_t *h_jwt_part(const char *jwt, int part)
+{
+    const char *p = jwt;
+    for (int i = 0; i < part; i++) {
+        p = strchr(p, '.');
+        if (!p)
+            return NULL;
+        p++;
+    }
+    const char *end = strchr(p, '.');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    unsigned char *bin = malloc(len + 1);
+    if (!bin)
+        return NULL;
+    size_t blen = 0;
+    if (sodium_base642bin(bin, len + 1, p, len, NULL, &blen, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+        free(bin);
+        return NULL;
+    }
+    json_t *o = json_loadb((const char *)bin, blen, 0, NULL);
+    free(bin);
+    return o;
+}
+
+bool h_jwks_has_kid(const struct h_server *s, const char *kid, size_t *out_nkeys)
+{
+    struct h_response r;
+    bool found = false;
+    if (h_get(s, "/.well-known/jwks.json", NULL, &r) == 0 && r.status == 200) {
+        json_t *keys = json_object_get(r.json, "keys");
+        if (out_nkeys)
+            *out_nkeys = json_array_size(keys);
+        size_t i;
+        json_t *k;
+        json_array_foreach(keys, i, k)
+        {
+            const char *kk = json_string_value(json_object_get(k, "kid"));
+            if (kk && strcmp(kk, kid) == 0)
+                found = true;
+        }
+    }
+    h_response_free(&r);
+    return found;
+}
