@@ -1,0 +1,230 @@
+#!/bin/sh
+# gatehouse benchmark: nginx baseline, GET /v1/me, POST /v1/token vs raw argon2id, login timing
+# (unknown email vs wrong password), RSS and time to first answer. Loopback only.
+#
+#   cd /work/main && make bench        (or: make build && sh bench/run.sh)
+#
+# Needs: the release build (build/gatehouse), wrk, nginx (nginx-light), cc + libsodium-dev,
+# python3, curl. Writes bench/README.md. Bounded: a watchdog ends the run after 9.5 minutes;
+# every server and temp dir is removed on exit.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BIN=${GATEHOUSE_BIN:-$ROOT/build/gatehouse}
+NUSERS=${BENCH_USERS:-10000}      # distinct users/tokens for GET /v1/me
+NLOGIN=${BENCH_LOGIN_USERS:-32}   # users (real argon2 params) rotated by the login run
+NTIMING=${BENCH_TIMING_N:-300}    # requests of each kind for the timing comparison
+ME_DUR=${BENCH_ME_DURATION:-15s}
+LOGIN_DUR=${BENCH_LOGIN_DURATION:-15s}
+NGINX_DUR=${BENCH_NGINX_DURATION:-10s}
+PASSWORD=bench-password-0123456789   # must match bench/setup_users.py
+
+for t in wrk nginx curl python3 cc; do
+    command -v "$t" >/dev/null 2>&1 || { echo "bench: missing $t (make deps-bench)" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "bench: $BIN not built (make build)" >&2; exit 1; }
+
+T=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
+RES=$T/results.env
+NGINX_PID=""; GH_PID=""; SAMPLER_PID=""; WATCHDOG_PID=""
+
+cleanup() {
+    trap - EXIT INT TERM
+    for p in $SAMPLER_PID $GH_PID $NGINX_PID; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in $SAMPLER_PID $GH_PID $NGINX_PID; do
+        wait "$p" 2>/dev/null || true
+    done
+    [ -n "$WATCHDOG_PID" ] && kill "$WATCHDOG_PID" 2>/dev/null || true
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
+
+# Watchdog: the whole run must stay under 10 minutes.
+MAIN_PID=$$
+(
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep 570 & sp=$!
+    wait "$sp" && { echo "bench: watchdog: run took too long, aborting" >&2; kill -TERM "$MAIN_PID"; }
+) &
+WATCHDOG_PID=$!
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+rec() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
+# rec_wrk PREFIX FILE: turn wrk's "RESULT k=v ..." line (bench/report.lua) into PREFIX_k=v
+rec_wrk() {
+    line=$(grep '^RESULT ' "$2" | tail -1)
+    [ -n "$line" ] || { echo "bench: no RESULT line in $2" >&2; cat "$2" >&2; exit 1; }
+    for kv in ${line#RESULT }; do printf '%s_%s\n' "$1" "$kv" >>"$RES"; done
+}
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_http() { # URL PID: until 200 or the process dies (10 s max)
+    i=0
+    while [ $i -lt 1000 ]; do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "bench: server died, see logs in $T" >&2; return 1; }
+        sleep 0.01; i=$((i + 1))
+    done
+    echo "bench: $1 did not answer" >&2; return 1
+}
+vmrss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+stop_gh() {
+    [ -n "$GH_PID" ] || return 0
+    kill "$GH_PID" 2>/dev/null || true
+    wait "$GH_PID" 2>/dev/null || true
+    GH_PID=""
+}
+# start_gh DATA_DIR LOGFILE [ENV=VALUE ...]: start gatehouse serve in the background
+start_gh() {
+    dd=$1; lf=$2; shift 2
+    env GATEHOUSE_DATA_DIR="$dd" GATEHOUSE_LISTEN="127.0.0.1:$GH_PORT" "$@" "$BIN" serve >>"$lf" 2>&1 &
+    GH_PID=$!
+    wait_http "http://127.0.0.1:$GH_PORT/healthz" "$GH_PID"
+}
+
+: >"$RES"
+START_TS=$(date +%s)
+
+# ---------------------------------------------------------------- machine
+log "machine"
+rec date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+rec nproc "$(nproc)"
+rec cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+rec mem "$(awk '/^MemTotal:/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+rec kernel "$(uname -srm)"
+rec os "$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}")"
+rec wrk_version "$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+rec nginx_version "$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+rec libsodium "$(dpkg-query -W -f='${Version}' libsodium23 2>/dev/null || echo unknown)"
+rec gatehouse_bin "$BIN ($(stat -c %s "$BIN") bytes)"
+
+GH_PORT=$(free_port)
+NGINX_PORT=$(free_port)
+[ "$GH_PORT" != "$NGINX_PORT" ] || NGINX_PORT=$(free_port)
+
+# ---------------------------------------------------------------- 1. nginx baseline
+log "1. nginx static 200 baseline"
+mkdir -p "$T/nginx/tmp"
+cat >"$T/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process on;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $T/nginx/tmp/body;
+    proxy_temp_path $T/nginx/tmp/proxy;
+    fastcgi_temp_path $T/nginx/tmp/fastcgi;
+    uwsgi_temp_path $T/nginx/tmp/uwsgi;
+    scgi_temp_path $T/nginx/tmp/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { default_type text/plain; return 200 "ok\n"; }
+    }
+}
+EOF
+nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$NGINX_PORT/" "$NGINX_PID"
+CMD_NGINX="wrk -t1 -c32 -d$NGINX_DUR --latency -s bench/static.lua http://127.0.0.1:$NGINX_PORT/"
+rec cmd_nginx "$CMD_NGINX"
+$CMD_NGINX >"$T/wrk_nginx.txt" 2>&1
+rec_wrk nginx "$T/wrk_nginx.txt"
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
+
+# ---------------------------------------------------------------- 2. users + tokens (fast hash)
+DATA=$T/data
+mkdir -p "$DATA"
+log "2a. creating $NUSERS users + tokens (setup server with GATEHOUSE_TEST_INSECURE_FAST_HASH=1)"
+start_gh "$DATA" "$T/gh-setup.log" GATEHOUSE_TEST_INSECURE_FAST_HASH=1
+s0=$(date +%s)
+timeout 240 python3 bench/setup_users.py "127.0.0.1:$GH_PORT" "$NUSERS" me 16 "$T/tokens.txt" >"$T/setup.txt"
+rec setup_s "$(( $(date +%s) - s0 ))"
+rec tokens "$(sort -u "$T/tokens.txt" | wc -l)"
+stop_gh
+
+# ---------------------------------------------------------------- 2b. measured server
+log "2b. measured server (default argon2id params) on the same data dir"
+start_gh "$DATA" "$T/gh.log"
+rec measured_env "GATEHOUSE_DATA_DIR=<tmp> GATEHOUSE_LISTEN=127.0.0.1:$GH_PORT $BIN serve (all other settings default)"
+sleep 2
+rec rss_idle_kib "$(vmrss "$GH_PID")"
+
+# sanity: a token from the setup run is accepted by the measured server
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(sed -n 1p "$T/tokens.txt")" \
+    "http://127.0.0.1:$GH_PORT/v1/me")
+[ "$code" = 200 ] || { echo "bench: setup token refused by measured server (HTTP $code)" >&2; exit 1; }
+
+sample_rss() { # PID OUT: VmRSS every 100 ms until killed
+    while kill -0 "$1" 2>/dev/null; do vmrss "$1" >>"$2" 2>/dev/null || true; sleep 0.1; done
+}
+
+log "2c. GET /v1/me, $NUSERS tokens rotated"
+: >"$T/rss_me.txt"
+sample_rss "$GH_PID" "$T/rss_me.txt" &
+SAMPLER_PID=$!
+CMD_ME="wrk -t1 -c32 -d$ME_DUR --latency -s bench/me.lua http://127.0.0.1:$GH_PORT -- <tokens.txt> 1"
+rec cmd_me "$CMD_ME"
+wrk -t1 -c32 -d"$ME_DUR" --latency -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- "$T/tokens.txt" 1 \
+    >"$T/wrk_me.txt" 2>&1
+kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""
+rec_wrk me "$T/wrk_me.txt"
+rec rss_me_max_kib "$(sort -n "$T/rss_me.txt" | tail -1)"
+rec rss_me_samples "$(wc -l <"$T/rss_me.txt")"
+
+# ---------------------------------------------------------------- 3. logins vs raw argon2id
+log "3a. creating $NLOGIN users with real argon2id params"
+timeout 120 python3 bench/setup_users.py "127.0.0.1:$GH_PORT" "$NLOGIN" login 4 "$T/login_tokens.txt" \
+    "$T/login_emails.txt" >"$T/setup_login.txt"
+
+log "3b. raw argon2id verify rate (bench/argon2_rate.c)"
+cc -O2 -o "$T/argon2_rate" bench/argon2_rate.c -lsodium -lpthread
+rec cmd_argon2 "cc -O2 -o argon2_rate bench/argon2_rate.c -lsodium -lpthread && ./argon2_rate 2 5 2 19456"
+"$T/argon2_rate" 1 3 2 19456 >"$T/argon2_1.txt"
+"$T/argon2_rate" 2 5 2 19456 >"$T/argon2_2.txt"
+rec argon2_t1_rate "$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' "$T/argon2_1.txt")"
+rec argon2_t2_rate "$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' "$T/argon2_2.txt")"
+rec argon2_t1_ms "$(sed -n 's/.* per_thread_ms=\([0-9.]*\).*/\1/p' "$T/argon2_1.txt")"
+
+log "3c. POST /v1/token, $NLOGIN users rotated"
+: >"$T/rss_login.txt"
+sample_rss "$GH_PID" "$T/rss_login.txt" &
+SAMPLER_PID=$!
+CMD_LOGIN="wrk -t1 -c8 -d$LOGIN_DUR --latency -s bench/login.lua http://127.0.0.1:$GH_PORT -- <emails.txt> $PASSWORD 1"
+rec cmd_login "$CMD_LOGIN"
+wrk -t1 -c8 -d"$LOGIN_DUR" --latency --timeout 10s -s bench/login.lua "http://127.0.0.1:$GH_PORT" -- \
+    "$T/login_emails.txt" "$PASSWORD" 1 >"$T/wrk_login.txt" 2>&1
+kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""
+rec_wrk login "$T/wrk_login.txt"
+rec rss_login_max_kib "$(sort -n "$T/rss_login.txt" | tail -1)"
+sleep 1
+rec rss_after_kib "$(vmrss "$GH_PID")"
+
+# ---------------------------------------------------------------- 4. timing: unknown vs wrong pw
+log "4. unknown email vs wrong password, $NTIMING each, interleaved"
+rec cmd_timing "python3 bench/timing.py 127.0.0.1:$GH_PORT <emails.txt> $NTIMING <out>"
+timeout 180 python3 bench/timing.py "127.0.0.1:$GH_PORT" "$T/login_emails.txt" "$NTIMING" "$T/timing" \
+    | sed 's/^/timing_/' >>"$RES"
+stop_gh
+
+# ---------------------------------------------------------------- 5. time to first answer
+log "5. time to first /healthz 200 (5 runs populated data dir, 5 runs fresh dir)"
+rec cmd_startup "python3 bench/startup.py build/gatehouse <port> 5 <data dir>|fresh <log>"
+timeout 120 python3 bench/startup.py "$BIN" "$GH_PORT" 5 "$DATA" "$T/gh-start.log" | sed 's/^/start_/' >>"$RES"
+timeout 120 python3 bench/startup.py "$BIN" "$GH_PORT" 5 fresh "$T/gh-start.log" | sed 's/^/startfresh_/' >>"$RES"
+
+rec total_s "$(( $(date +%s) - START_TS ))"
+rec log_lines_me_run "$(wc -l <"$T/gh.log")"
+
+# ---------------------------------------------------------------- report
+log "writing bench/README.md"
+python3 bench/report.py "$RES" "$T" bench/README.md
+log "done in $(( $(date +%s) - START_TS )) s"

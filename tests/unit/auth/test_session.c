@@ -1,0 +1,264 @@
+/* Unit tests for sessions over a real store and keyring: issue, rotate, reuse revokes the
+ * family, and the verified-token cache never outlives exp, a revocation or a key withdrawal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "auth/keys.h"
+#include "auth/session.h"
+
+struct fx {
+    char dir[64];
+    struct gh_store *store;
+    struct gh_keywrap *kw;
+    struct gh_keyring *kr;
+    struct gh_tokencache *cache;
+    unsigned char refresh_key[32];
+    struct gh_auth auth;
+    struct gh_user user;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/ghsessXXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char url[128];
+    snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
+    assert_int_equal(gh_store_open(url, &f->store), GH_OK);
+    assert_int_equal(gh_store_migrate(f->store, NULL), GH_OK);
+    unsigned char master[32];
+    randombytes_buf(master, sizeof master);
+    assert_int_equal(gh_keywrap_new(master, NULL, &f->kw), GH_OK);
+    assert_int_equal(gh_keyring_new(&f->kr), GH_OK);
+    assert_int_equal(gh_keys_ensure(f->store, f->kw, 1000), GH_OK);
+    assert_int_equal(gh_keys_load(f->store, f->kw, 1000, 1800, f->kr), GH_OK);
+    assert_int_equal(gh_tokencache_new(1024, &f->cache), GH_OK);
+    randombytes_buf(f->refresh_key, 32);
+    f->auth = (struct gh_auth){.store = f->store,
+                               .keyring = f->kr,
+                               .cache = f->cache,
+                               .refresh_key = f->refresh_key,
+                               .iss = "https://issuer.test",
+                               .aud = "gatehouse",
+                               .access_ttl = 1800,
+                               .idle_timeout = 3600,
+                               .max_lifetime = 86400};
+    gh_random_id(f->user.id);
+    snprintf(f->user.email, sizeof f->user.email, "s@example.com");
+    snprintf(f->user.email_key, sizeof f->user.email_key, "s@example.com");
+    snprintf(f->user.password_hash, sizeof f->user.password_hash, "x");
+    assert_int_equal(gh_store_user_insert(f->store, &f->user), GH_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    gh_tokencache_free(f->cache);
+    gh_keyring_free(f->kr);
+    gh_keywrap_free(f->kw);
+    gh_store_free(f->store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void test_start_authenticate_refresh(void **state)
+{
+    struct fx *f = *state;
+    struct gh_token_pair p1, p2;
+    struct gh_jwt_claims c;
+    struct gh_session ss;
+    enum gh_rotate_result r;
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p1), GH_OK);
+    assert_int_equal(strlen(p1.refresh_token), GH_REFRESH_TOKEN_LEN);
+    assert_int_equal(p1.expires_in, 1800);
+    const char *at = p1.access_token;
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1001, &c, &ss), GH_OK);
+    assert_string_equal(c.sub, f->user.id);
+    assert_string_equal(c.sid, p1.session_id);
+    /* Again, now from the cache. */
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss), GH_OK);
+    /* A refresh token is not an access token, and vice versa. */
+    assert_int_equal(gh_session_authenticate(&f->auth, p1.refresh_token,
+                                             strlen(p1.refresh_token), 1002, &c, &ss),
+                     GH_ERR_AUTH);
+    assert_int_equal(gh_session_refresh(&f->auth, at, strlen(at), 1003, &p2, &r, NULL),
+                     GH_ERR_AUTH);
+    /* Rotate, then replay the old refresh token: the family dies, including the cached token. */
+    assert_int_equal(gh_session_refresh(&f->auth, p1.refresh_token, GH_REFRESH_TOKEN_LEN, 1010,
+                                        &p2, &r, &ss),
+                     GH_OK);
+    assert_int_equal(r, GH_ROTATE_OK);
+    assert_string_not_equal(p2.refresh_token, p1.refresh_token);
+    const char *at2 = p2.access_token;
+    assert_int_equal(gh_session_authenticate(&f->auth, at2, strlen(at2), 1011, &c, &ss), GH_OK);
+    struct gh_token_pair p3;
+    assert_int_equal(gh_session_refresh(&f->auth, p1.refresh_token, GH_REFRESH_TOKEN_LEN, 1020,
+                                        &p3, &r, &ss),
+                     GH_ERR_AUTH);
+    assert_int_equal(r, GH_ROTATE_REUSED);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1021, &c, &ss),
+                     GH_ERR_AUTH);
+    assert_int_equal(gh_session_authenticate(&f->auth, at2, strlen(at2), 1021, &c, &ss),
+                     GH_ERR_AUTH);
+    assert_int_equal(gh_session_refresh(&f->auth, p2.refresh_token, GH_REFRESH_TOKEN_LEN, 1022,
+                                        &p3, &r, &ss),
+                     GH_ERR_AUTH);
+    gh_token_pair_release(&p1);
+    gh_token_pair_release(&p2);
+}
+
+static void test_cache_never_outlives_exp(void **state)
+{
+    struct fx *f = *state;
+    struct gh_token_pair p;
+    struct gh_jwt_claims c;
+    struct gh_session ss;
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    const char *at = p.access_token;
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss), GH_OK);
+    /* At exp the cached entry is gone; beyond the leeway the verifier refuses too. */
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000 + 1800 + 61, &c, &ss),
+                     GH_ERR_AUTH);
+    gh_token_pair_release(&p);
+}
+
+static void test_cache_never_outlives_revocation(void **state)
+{
+    struct fx *f = *state;
+    struct gh_token_pair p;
+    struct gh_jwt_claims c;
+    struct gh_session ss;
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    const char *at = p.access_token;
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss), GH_OK);
+    assert_int_equal(gh_store_session_revoke(f->store, p.session_id, NULL, "logout", 1001), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss),
+                     GH_ERR_AUTH);
+    /* Logout by refresh token of another session. */
+    struct gh_token_pair q;
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &q), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token),
+                                             1003, &c, &ss),
+                     GH_OK);
+    assert_int_equal(gh_session_revoke_by_refresh(&f->auth, q.refresh_token, GH_REFRESH_TOKEN_LEN,
+                                                  1004, &ss),
+                     GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token),
+                                             1005, &c, &ss),
+                     GH_ERR_AUTH);
+    gh_token_pair_release(&p);
+    gh_token_pair_release(&q);
+}
+
+static void test_cache_never_outlives_key_withdrawal(void **state)
+{
+    struct fx *f = *state;
+    struct gh_token_pair p, q;
+    struct gh_jwt_claims c;
+    struct gh_session ss;
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    const char *at = p.access_token;
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss), GH_OK);
+    char kid[GH_KID_MAX + 1];
+    snprintf(kid, sizeof kid, "%s", c.kid);
+    /* Withdraw the key in the store only (as the CLI does from another process): the running
+     * keyring still holds it, the cache still holds the token — and it is refused at once. */
+    assert_int_equal(gh_keys_revoke(f->store, f->kw, kid, 1001), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss),
+                     GH_ERR_AUTH);
+    /* After reload, a new key signs and its tokens work; the old kid is gone from the JWKS. */
+    assert_int_equal(gh_keys_load(f->store, f->kw, 1002, 1800, f->kr), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1003, &q), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token),
+                                             1004, &c, &ss),
+                     GH_OK);
+    assert_string_not_equal(c.kid, kid);
+    json_t *jwks = NULL;
+    assert_int_equal(gh_keyring_jwks(f->kr, &jwks), GH_OK);
+    char *text = json_dumps(jwks, 0);
+    assert_null(strstr(text, kid));
+    free(text);
+    json_decref(jwks);
+    gh_token_pair_release(&p);
+    gh_token_pair_release(&q);
+}
+
+static void test_rotation_publishes_before_signing(void **state)
+{
+    struct fx *f = *state;
+    struct gh_token_pair p;
+    struct gh_jwt_claims c1, c2;
+    struct gh_session ss;
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token),
+                                             1000, &c1, &ss),
+                     GH_OK);
+    gh_token_pair_release(&p);
+    char next[GH_KID_MAX + 1];
+    assert_int_equal(gh_keys_rotate(f->store, f->kw, 1000, 600, next), GH_OK);
+    assert_int_equal(gh_keys_load(f->store, f->kw, 1001, 1800, f->kr), GH_OK);
+    json_t *jwks = NULL;
+    assert_int_equal(gh_keyring_jwks(f->kr, &jwks), GH_OK);
+    assert_int_equal(json_array_size(json_object_get(jwks, "keys")), 2);
+    json_decref(jwks);
+    /* Published but not yet signing. */
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1001, &p), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token),
+                                             1001, &c2, &ss),
+                     GH_OK);
+    assert_string_equal(c2.kid, c1.kid);
+    gh_token_pair_release(&p);
+    /* After activation the new key signs; the old one still verifies its tokens. */
+    assert_int_equal(gh_keys_load(f->store, f->kw, 1601, 1800, f->kr), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1601, &p), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token),
+                                             1601, &c2, &ss),
+                     GH_OK);
+    assert_string_equal(c2.kid, next);
+    gh_token_pair_release(&p);
+    /* Once every token of the old key has expired, it leaves the JWKS. */
+    assert_int_equal(gh_keys_load(f->store, f->kw, 1601 + 1800 + 61, 1800, f->kr), GH_OK);
+    assert_int_equal(gh_keyring_jwks(f->kr, &jwks), GH_OK);
+    assert_int_equal(json_array_size(json_object_get(jwks, "keys")), 1);
+    json_decref(jwks);
+}
+
+static void test_wrong_master_key_cannot_load(void **state)
+{
+    struct fx *f = *state;
+    unsigned char other[32];
+    struct gh_keywrap *kw = NULL;
+    randombytes_buf(other, sizeof other);
+    assert_int_equal(gh_keywrap_new(other, NULL, &kw), GH_OK);
+    assert_int_equal(gh_keys_load(f->store, kw, 1000, 1800, f->kr), GH_ERR_CRYPTO);
+    gh_keywrap_free(kw);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_start_authenticate_refresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_never_outlives_exp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_never_outlives_revocation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_never_outlives_key_withdrawal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_publishes_before_signing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_master_key_cannot_load, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
