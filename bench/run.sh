@@ -148,6 +148,7 @@ start_gh "$DATA" "$T/gh-setup.log" GATEHOUSE_TEST_INSECURE_FAST_HASH=1
 s0=$(date +%s)
 timeout 240 python3 bench/setup_users.py "127.0.0.1:$GH_PORT" "$NUSERS" me 16 "$T/tokens.txt" >"$T/setup.txt"
 rec setup_s "$(( $(date +%s) - s0 ))"
+rec nlogin "$NLOGIN"
 rec tokens "$(sort -u "$T/tokens.txt" | wc -l)"
 stop_gh
 

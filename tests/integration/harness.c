@@ -473,68 +473,71 @@ int h_post_form(const struct h_server *s, const char *path, const char *form,
 
 /* ---- assertions ----------------------------------------------------------------------- */
 
-static void expect_header(const struct h_response *r, const char *name, const char *want)
+static void expect_header(const char *file, int line, const struct h_response *r, const char *name, const char *want)
 {
     const char *v = h_header(r, name);
     if (!v)
-        fail_msg("status %ld: header %s missing", r->status, name);
+        fail_msg("%s:%d: status %ld: header %s missing", file, line, r->status, name);
     if (want && strcmp(v, want) != 0)
-        fail_msg("status %ld: header %s is '%s', want '%s'", r->status, name, v, want);
+        fail_msg("%s:%d: status %ld: header %s is '%s', want '%s'", file, line, r->status, name,
+                 v, want);
 }
 
-void h_assert_security_headers(const struct h_response *r)
+void h_assert_security_headers_at(const char *file, int line, const struct h_response *r)
 {
-    expect_header(r, "X-Request-Id", NULL);
+    expect_header(file, line, r, "X-Request-Id", NULL);
     assert_true(strlen(h_header(r, "X-Request-Id")) >= 16);
-    expect_header(r, "Content-Security-Policy", NULL);
-    expect_header(r, "X-Content-Type-Options", "nosniff");
-    expect_header(r, "Referrer-Policy", "no-referrer");
-    expect_header(r, "X-Frame-Options", "DENY");
-    expect_header(r, "Cache-Control", "no-store");
+    expect_header(file, line, r, "Content-Security-Policy", NULL);
+    expect_header(file, line, r, "X-Content-Type-Options", "nosniff");
+    expect_header(file, line, r, "Referrer-Policy", "no-referrer");
+    expect_header(file, line, r, "X-Frame-Options", "DENY");
+    expect_header(file, line, r, "Cache-Control", "no-store");
 }
 
-void h_assert_json_response(const struct h_response *r, long status)
+void h_assert_json_response_at(const char *file, int line, const struct h_response *r,
+                               long status)
 {
     if (r->status != status)
-        fail_msg("status %ld, want %ld; body: %s", r->status, status, r->body);
-    h_assert_security_headers(r);
+        fail_msg("%s:%d: status %ld, want %ld; body: %s", file, line, r->status, status, r->body);
+    h_assert_security_headers_at(file, line, r);
     const char *ct = h_header(r, "Content-Type");
     if (!ct || strncmp(ct, "application/json", 16) != 0)
-        fail_msg("Content-Type '%s', want application/json", ct ? ct : "(none)");
+        fail_msg("%s:%d: Content-Type '%s', want application/json", file, line, ct ? ct : "(none)");
     if (!r->json)
-        fail_msg("body is not JSON: %s", r->body);
+        fail_msg("%s:%d: body is not JSON: %s", file, line, r->body);
 }
 
 static const char *const forbidden_in_errors[] = {
     "sqlite", "SQL", "SELECT ", "INSERT ", "constraint", "stack", "backtrace", ".c:",
     "jansson", "libmicrohttpd", "errno", "AddressSanitizer", NULL};
 
-void h_assert_problem(const struct h_server *s, const struct h_response *r, long status)
+void h_assert_problem_at(const char *file, int line, const struct h_server *s,
+                        const struct h_response *r, long status)
 {
     if (r->status != status)
-        fail_msg("status %ld, want %ld; body: %s", r->status, status, r->body);
-    h_assert_security_headers(r);
+        fail_msg("%s:%d: status %ld, want %ld; body: %s", file, line, r->status, status, r->body);
+    h_assert_security_headers_at(file, line, r);
     const char *ct = h_header(r, "Content-Type");
     if (!ct || strncmp(ct, "application/problem+json", 24) != 0)
-        fail_msg("Content-Type '%s', want application/problem+json (body %s)",
+        fail_msg("%s:%d: Content-Type '%s', want application/problem+json (body %s)", file, line,
                  ct ? ct : "(none)", r->body);
     if (!json_is_object(r->json))
-        fail_msg("problem body is not a JSON object: %s", r->body);
+        fail_msg("%s:%d: problem body is not a JSON object: %s", file, line, r->body);
     assert_true(json_is_string(json_object_get(r->json, "type")));
     assert_true(json_string_length(json_object_get(r->json, "type")) > 0);
     assert_true(json_is_string(json_object_get(r->json, "title")));
     assert_true(json_string_length(json_object_get(r->json, "title")) > 0);
     json_t *st = json_object_get(r->json, "status");
     if (!json_is_integer(st) || json_integer_value(st) != status)
-        fail_msg("problem status member wrong: %s", r->body);
+        fail_msg("%s:%d: problem status member wrong: %s", file, line, r->body);
     json_t *rid = json_object_get(r->json, "request_id");
     assert_true(json_is_string(rid));
     assert_string_equal(json_string_value(rid), h_header(r, "X-Request-Id"));
     for (size_t i = 0; forbidden_in_errors[i]; i++)
         if (strcasestr(r->body, forbidden_in_errors[i]))
-            fail_msg("error body contains '%s': %s", forbidden_in_errors[i], r->body);
+            fail_msg("%s:%d: error body contains '%s': %s", file, line, forbidden_in_errors[i], r->body);
     if (s && s->dir[0] && strstr(r->body, s->dir))
-        fail_msg("error body contains the data dir: %s", r->body);
+        fail_msg("%s:%d: error body contains the data dir: %s", file, line, r->body);
     /* A file path would need a "/" outside the "type" URI: check the other members. */
     const char *k;
     json_t *v;
@@ -544,15 +547,16 @@ void h_assert_problem(const struct h_server *s, const struct h_response *r, long
             continue;
         if (strstr(json_string_value(v), "/tmp") || strstr(json_string_value(v), "/var/") ||
             strstr(json_string_value(v), "/home") || strstr(json_string_value(v), "/usr/"))
-            fail_msg("error member %s looks like a file path: %s", k, json_string_value(v));
+            fail_msg("%s:%d: error member %s looks like a file path: %s", file, line, k, json_string_value(v));
     }
 }
 
-void h_assert_errors_field(const struct h_response *r, const char *field)
+void h_assert_errors_field_at(const char *file, int line, const struct h_response *r,
+                              const char *field)
 {
     json_t *errs = json_object_get(r->json, "errors");
     if (!json_is_array(errs) || json_array_size(errs) == 0)
-        fail_msg("no errors[] in %s", r->body);
+        fail_msg("%s:%d: no errors[] in %s", file, line, r->body);
     size_t i;
     json_t *e;
     json_array_foreach(errs, i, e)
@@ -563,7 +567,7 @@ void h_assert_errors_field(const struct h_response *r, const char *field)
             return;
         }
     }
-    fail_msg("errors[] does not name field '%s': %s", field, r->body);
+    fail_msg("%s:%d: errors[] does not name field '%s': %s", file, line, field, r->body);
 }
 
 /* ---- flows ---------------------------------------------------------------------------- */

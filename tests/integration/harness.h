@@ -74,12 +74,19 @@ void h_response_free(struct h_response *r);
 const char *h_header(const struct h_response *r, const char *name);
 
 /* Assertions (cmocka fail on mismatch, with a message). */
-void h_assert_security_headers(const struct h_response *r);
+void h_assert_security_headers_at(const char *file, int line, const struct h_response *r);
+#define h_assert_security_headers(r) h_assert_security_headers_at(__FILE__, __LINE__, r)
 /* status, application/problem+json, type/title/status/request_id, request_id == X-Request-Id,
  * and no internal details (sqlite, SQL, stack traces, the data dir, file paths). */
-void h_assert_problem(const struct h_server *s, const struct h_response *r, long status);
-void h_assert_json_response(const struct h_response *r, long status);
-void h_assert_errors_field(const struct h_response *r, const char *field);
+void h_assert_problem_at(const char *file, int line, const struct h_server *s,
+                        const struct h_response *r, long status);
+#define h_assert_problem(s, r, st) h_assert_problem_at(__FILE__, __LINE__, s, r, st)
+void h_assert_json_response_at(const char *file, int line, const struct h_response *r,
+                               long status);
+#define h_assert_json_response(r, st) h_assert_json_response_at(__FILE__, __LINE__, r, st)
+void h_assert_errors_field_at(const char *file, int line, const struct h_response *r,
+                              const char *field);
+#define h_assert_errors_field(r, f) h_assert_errors_field_at(__FILE__, __LINE__, r, f)
 
 /* Flows. Emails are made unique per process with h_unique_email. */
 void h_unique_email(const char *tag, char *out, size_t size);

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Fails when docs/configuration.md's settings table differs from `gatehouse config-docs`.
+set -eu
+bin=$1 doc=$2
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+grep '^|' "$doc" >"$tmp"
+"$bin" config-docs | diff -u "$tmp" - || { echo "docs/configuration.md is out of date: regenerate its table with 'gatehouse config-docs'"; exit 1; }
+echo "configuration docs in sync"
