@@ -217,6 +217,13 @@ void gh_api_logout(struct gh_http_req *req, void *appv)
         if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
             return;
         rc = gh_store_session_revoke(app->store, ss.id, claims.sub, "logout", now);
+    } else if (!gh_http_has_body(req)) {
+        gh_http_add_header(req, "WWW-Authenticate", "Bearer");
+        gh_http_reply_problem(req, 401, "unauthenticated", "Not authenticated",
+                              "Send the access token (Authorization: Bearer) or "
+                              "{\"refresh_token\"} of the session to end.",
+                              NULL);
+        return;
     } else {
         json_t *body = NULL;
         if (gh_http_body_or_reply(req, schema, 1, &body) != GH_OK)

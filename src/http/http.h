@@ -57,6 +57,8 @@ const char *gh_http_path_param(struct gh_http_req *req);
 const char *gh_http_header(struct gh_http_req *req, const char *name);
 /* The client address (TCP peer) as text. */
 const char *gh_http_client_addr(struct gh_http_req *req);
+/* Did the request carry a body? */
+bool gh_http_has_body(struct gh_http_req *req);
 /* Was the request body a form (application/x-www-form-urlencoded)? */
 bool gh_http_body_is_form(struct gh_http_req *req);
 /* The Bearer token of the Authorization header, or NULL; *len its length. */

@@ -40,6 +40,11 @@ const char *gh_http_client_addr(struct gh_http_req *req)
     return req->client;
 }
 
+bool gh_http_has_body(struct gh_http_req *req)
+{
+    return req->body_len > 0;
+}
+
 bool gh_http_body_is_form(struct gh_http_req *req)
 {
     return req->is_form;
