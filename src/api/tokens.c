@@ -258,35 +258,3 @@ void gh_api_jwks(struct gh_http_req *req, void *appv)
     }
     gh_http_reply_json(req, 200, jwks);
 }
-
-void gh_api_healthz(struct gh_http_req *req, void *appv)
-{
-    (void)appv;
-    gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-void gh_api_readyz(struct gh_http_req *req, void *appv)
-{
-    struct gh_app *app = appv;
-    if (gh_store_ping(app->store) != GH_OK) {
-        gh_http_reply_problem(req, 503, "not-ready", "Not ready", "Storage is not reachable.",
-                              NULL);
-        return;
-    }
-    gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
-}
-
-const struct gh_route gh_api_routes[] = {
-    {"POST", "/v1/users", GH_BODY_JSON, gh_api_users_create},
-    {"GET", "/v1/me", GH_BODY_NONE, gh_api_me_get},
-    {"PUT", "/v1/me/password", GH_BODY_JSON, gh_api_me_password},
-    {"GET", "/v1/me/sessions", GH_BODY_NONE, gh_api_me_sessions},
-    {"DELETE", "/v1/me/sessions/{id}", GH_BODY_NONE, gh_api_me_session_delete},
-    {"POST", "/v1/token", GH_BODY_JSON_OR_FORM, gh_api_token},
-    {"POST", "/v1/token/refresh", GH_BODY_JSON, gh_api_token_refresh},
-    {"POST", "/v1/logout", GH_BODY_OPTIONAL_JSON, gh_api_logout},
-    {"GET", "/.well-known/jwks.json", GH_BODY_NONE, gh_api_jwks},
-    {"GET", "/healthz", GH_BODY_NONE, gh_api_healthz},
-    {"GET", "/readyz", GH_BODY_NONE, gh_api_readyz},
-};
-const size_t gh_api_nroutes = sizeof gh_api_routes / sizeof gh_api_routes[0];

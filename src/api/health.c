@@ -1,0 +1,21 @@
+/* Operations endpoints: GET /healthz (the process answers) and GET /readyz (storage answers).
+ * No body ever names a path, a library or a secret. */
+#include "api/common.h"
+#include "core/banned.h"
+
+void gh_api_healthz(struct gh_http_req *req, void *appv)
+{
+    (void)appv;
+    gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void gh_api_readyz(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    if (gh_store_ping(app->store) != GH_OK) {
+        gh_http_reply_problem(req, 503, "not-ready", "Not ready", "Storage is not reachable.",
+                              NULL);
+        return;
+    }
+    gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+}
