@@ -223,11 +223,12 @@ out:
 static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
 {
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
-        printf("usage: gatehouse users import FILE\n"
-               "  FILE: JSON lines {\"email\": \"…\", \"password_hash\": \"…\"}; hashes in bcrypt\n"
-               "  ($2a$/$2b$/$2y$), argon2id/argon2i PHC, or Django pbkdf2_sha256$, bcrypt_sha256$,\n"
-               "  argon2$ format. Every line is checked first; any bad line is reported and\n"
-               "  nothing is imported.\n");
+        printf(
+            "usage: gatehouse users import FILE\n"
+            "  FILE: JSON lines {\"email\": \"…\", \"password_hash\": \"…\"}; hashes in bcrypt\n"
+            "  ($2a$/$2b$/$2y$), argon2id/argon2i PHC, or Django pbkdf2_sha256$, bcrypt_sha256$,\n"
+            "  argon2$ format. Every line is checked first; any bad line is reported and\n"
+            "  nothing is imported.\n");
         return argc < 1 ? 2 : 0;
     }
     if (strcmp(argv[0], "import") != 0 || argc != 2)
@@ -265,8 +266,8 @@ static int cmd_sessions(const struct gh_config *cfg, int argc, char **argv)
     gh_store_free(s);
     if (rc != GH_OK)
         return fail_err("revoking sessions failed", rc);
-    gh_log_security("all_sessions_revoked", NULL, NULL, NULL, json_pack("{s:I}", "count",
-                                                                        (json_int_t)n));
+    gh_log_security(GH_LOG_INFO, "all_sessions_revoked", NULL, NULL, NULL,
+                    json_pack("{s:I}", "count", (json_int_t)n));
     printf("revoked %ld sessions\n", n);
     return 0;
 }
@@ -287,7 +288,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc > 2 && strcmp(cmd, "migrate") == 0 && strcmp(argv[2], "--help") == 0) {
-        printf("usage: gatehouse migrate\n  Apply pending migrations (serve also does at start).\n");
+        printf(
+            "usage: gatehouse migrate\n  Apply pending migrations (serve also does at start).\n");
         return 0;
     }
     if (sodium_init() < 0) {

@@ -66,16 +66,17 @@ static void login_run(void *ctx)
         }
         if (known)
             reason = vr == GH_ERR_INVALID ? "unverifiable_hash" : "bad_password";
-        gh_log_security("login_failed", gh_http_request_id(j->req), known ? u.id : NULL,
-                        gh_http_client_addr(j->req), json_pack("{s:s}", "reason", reason));
+        gh_log_security(GH_LOG_WARN, "login_failed", gh_http_request_id(j->req),
+                        known ? u.id : NULL, gh_http_client_addr(j->req),
+                        json_pack("{s:s}", "reason", reason));
         reply_invalid_grant(j->req, j->form);
         goto out;
     }
     /* Upgrade an imported or weaker hash now that we hold the right password. */
     char newhash[GH_PASSWORD_HASH_MAX + 1];
-    bool rehash = gh_password_needs_rehash(&app->pw, u.password_hash) &&
-                  gh_password_hash(&app->pw, j->pw.buf, j->pw.len, newhash, sizeof newhash) ==
-                      GH_OK;
+    bool rehash =
+        gh_password_needs_rehash(&app->pw, u.password_hash) &&
+        gh_password_hash(&app->pw, j->pw.buf, j->pw.len, newhash, sizeof newhash) == GH_OK;
     gh_api_secret_wipe(&j->pw);
     rc = gh_store_user_login_succeeded(app->store, u.id, rehash ? newhash : NULL, now);
     sodium_memzero(newhash, sizeof newhash);
@@ -86,16 +87,15 @@ static void login_run(void *ctx)
         goto out;
     }
     gh_log(GH_LOG_INFO, "login succeeded", gh_http_request_id(j->req), "login_succeeded",
-           json_pack("{s:s,s:s,s:b}", "user_id", u.id, "session_id", pair.session_id,
-                     "rehashed", rehash));
+           json_pack("{s:s,s:s,s:b}", "user_id", u.id, "session_id", pair.session_id, "rehashed",
+                     rehash));
     gh_api_reply_tokens(j->req, &pair);
 out:
     gh_token_pair_release(&pair);
     sodium_memzero(&u, sizeof u);
 }
 
-static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_t *tok,
-                              bool form)
+static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_t *tok, bool form)
 {
     struct gh_token_pair pair;
     struct gh_session ss;
@@ -108,7 +108,7 @@ static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_
         return;
     }
     if (res == GH_ROTATE_REUSED) {
-        gh_log_security("refresh_reuse", gh_http_request_id(req), ss.user_id,
+        gh_log_security(GH_LOG_WARN, "refresh_reuse", gh_http_request_id(req), ss.user_id,
                         gh_http_client_addr(req),
                         json_pack("{s:s,s:s}", "session_id", ss.id, "action", "session_revoked"));
     }
@@ -157,8 +157,7 @@ void gh_api_token(struct gh_http_req *req, void *appv)
     };
     bool form = gh_http_body_is_form(req);
     json_t *body = NULL;
-    if (gh_http_body_or_reply(req, form ? form_schema : json_schema, form ? 4 : 2, &body) !=
-        GH_OK)
+    if (gh_http_body_or_reply(req, form ? form_schema : json_schema, form ? 4 : 2, &body) != GH_OK)
         return;
     if (!form) {
         start_login(app, req, json_object_get(body, "email"), json_object_get(body, "password"),
@@ -241,7 +240,7 @@ void gh_api_logout(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, rc, NULL);
         return;
     }
-    gh_log_security("session_revoked", gh_http_request_id(req), ss.user_id,
+    gh_log_security(GH_LOG_INFO, "session_revoked", gh_http_request_id(req), ss.user_id,
                     gh_http_client_addr(req),
                     json_pack("{s:s,s:s}", "session_id", ss.id, "reason", "logout"));
     gh_http_reply_json(req, 204, NULL);

@@ -58,15 +58,14 @@ static void register_run(void *ctx)
         rc = gh_store_user_insert(j->app->store, &j->user);
     if (rc == GH_ERR_CONFLICT) {
         gh_http_reply_problem(j->req, 409, "email-taken", "Email already registered",
-                              "An account with this email already exists; sign in instead.",
-                              NULL);
+                              "An account with this email already exists; sign in instead.", NULL);
         return;
     }
     if (rc != GH_OK) {
         gh_http_reply_error(j->req, rc, NULL);
         return;
     }
-    gh_log_security("user_registered", gh_http_request_id(j->req), j->user.id,
+    gh_log_security(GH_LOG_INFO, "user_registered", gh_http_request_id(j->req), j->user.id,
                     gh_http_client_addr(j->req), NULL);
     gh_http_reply_json(j->req, 201,
                        json_pack("{s:s,s:s,s:o}", "id", j->user.id, "email", j->user.email,
@@ -120,8 +119,7 @@ void gh_api_users_create(struct gh_http_req *req, void *appv)
     sodium_memzero(&existing, sizeof existing);
     if (rc == GH_OK) {
         gh_http_reply_problem(req, 409, "email-taken", "Email already registered",
-                              "An account with this email already exists; sign in instead.",
-                              NULL);
+                              "An account with this email already exists; sign in instead.", NULL);
         goto out;
     }
     if (rc != GH_ERR_NOT_FOUND) {
@@ -157,8 +155,7 @@ void gh_api_me_get(struct gh_http_req *req, void *appv)
         return;
     }
     gh_http_reply_json(req, 200,
-                       json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email,
-                                 "display_name",
+                       json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email, "display_name",
                                  u.has_display_name ? json_string(u.display_name) : json_null(),
                                  "created_at", gh_api_time(u.created_at)));
     sodium_memzero(&u, sizeof u);
@@ -194,8 +191,8 @@ static void password_run(void *ctx)
     }
     sodium_memzero(&u, sizeof u);
     if (rc == GH_ERR_AUTH || rc == GH_ERR_NOT_FOUND) {
-        gh_log_security("password_change_failed", gh_http_request_id(j->req), j->user_id,
-                        gh_http_client_addr(j->req), NULL);
+        gh_log_security(GH_LOG_WARN, "password_change_failed", gh_http_request_id(j->req),
+                        j->user_id, gh_http_client_addr(j->req), NULL);
         gh_http_reply_problem(j->req, 401, "invalid-credentials", "Invalid credentials",
                               "current_password is not correct.", NULL);
         return;
@@ -210,7 +207,7 @@ static void password_run(void *ctx)
         gh_http_reply_error(j->req, rc, NULL);
         return;
     }
-    gh_log_security("password_changed", gh_http_request_id(j->req), j->user_id,
+    gh_log_security(GH_LOG_INFO, "password_changed", gh_http_request_id(j->req), j->user_id,
                     gh_http_client_addr(j->req), NULL);
     gh_http_reply_json(j->req, 204, NULL);
 }
@@ -265,21 +262,20 @@ void gh_api_me_sessions(struct gh_http_req *req, void *appv)
     size_t n = 0;
     if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
         return;
-    gh_err rc = gh_store_sessions_list(app->store, claims.sub, gh_now(),
-                                       app->cfg->session_idle_timeout, GH_SESSIONS_LIST_MAX, &list,
-                                       &n);
+    gh_err rc =
+        gh_store_sessions_list(app->store, claims.sub, gh_now(), app->cfg->session_idle_timeout,
+                               GH_SESSIONS_LIST_MAX, &list, &n);
     if (rc != GH_OK) {
         gh_http_reply_error(req, rc, NULL);
         return;
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
-        json_array_append_new(
-            arr, json_pack("{s:s,s:o,s:o,s:o,s:b}", "id", list[i].id, "created_at",
-                           gh_api_time(list[i].created_at), "last_used_at",
-                           gh_api_time(list[i].last_used_at), "expires_at",
-                           gh_api_time(list[i].expires_at), "current",
-                           strcmp(list[i].id, ss.id) == 0));
+        json_array_append_new(arr, json_pack("{s:s,s:o,s:o,s:o,s:b}", "id", list[i].id,
+                                             "created_at", gh_api_time(list[i].created_at),
+                                             "last_used_at", gh_api_time(list[i].last_used_at),
+                                             "expires_at", gh_api_time(list[i].expires_at),
+                                             "current", strcmp(list[i].id, ss.id) == 0));
     }
     gh_free(list);
     if (!arr) {
@@ -308,8 +304,8 @@ void gh_api_me_session_delete(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, rc, NULL);
         return;
     }
-    gh_log_security("session_revoked", gh_http_request_id(req), claims.sub,
-                    gh_http_client_addr(req), json_pack("{s:s,s:s}", "session_id", id, "reason",
-                                                        "user_revoked"));
+    gh_log_security(GH_LOG_INFO, "session_revoked", gh_http_request_id(req), claims.sub,
+                    gh_http_client_addr(req),
+                    json_pack("{s:s,s:s}", "session_id", id, "reason", "user_revoked"));
     gh_http_reply_json(req, 204, NULL);
 }

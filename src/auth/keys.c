@@ -133,11 +133,11 @@ gh_err gh_keys_load(struct gh_store *s, struct gh_keywrap *kw, int64_t now, int6
         snprintf(km->kid, sizeof km->kid, "%s", keys[i].kid);
         wrap_ad(keys[i].kid, ad, sizeof ad);
         if (strcmp(keys[i].alg, "EdDSA") != 0 ||
-            gh_keywrap_unwrap(kw, ad, keys[i].wrapped_private, km->sk, sizeof km->sk, &len,
-                              NULL) != GH_OK ||
+            gh_keywrap_unwrap(kw, ad, keys[i].wrapped_private, km->sk, sizeof km->sk, &len, NULL) !=
+                GH_OK ||
             len != sizeof km->sk ||
-            gh_b64url_decode(keys[i].public_key, strlen(keys[i].public_key), km->pk,
-                             sizeof km->pk, &pklen) != GH_OK ||
+            gh_b64url_decode(keys[i].public_key, strlen(keys[i].public_key), km->pk, sizeof km->pk,
+                             &pklen) != GH_OK ||
             pklen != sizeof km->pk) {
             gh_log(GH_LOG_ERROR, "signing key cannot be unwrapped: wrong master key?", NULL,
                    "key_unwrap_failed", json_pack("{s:s}", "kid", keys[i].kid));
@@ -172,16 +172,20 @@ gh_err gh_keys_revoke(struct gh_store *s, struct gh_keywrap *kw, const char *kid
     gh_err rc = gh_store_key_mark(s, kid, 0, now);
     if (rc != GH_OK)
         return rc;
-    gh_log_security("signing_key_revoked", NULL, NULL, NULL, json_pack("{s:s}", "kid", kid));
+    gh_log_security(GH_LOG_WARN, "signing_key_revoked", NULL, NULL, NULL,
+                    json_pack("{s:s}", "kid", kid));
     return gh_keys_ensure(s, kw, now);
 }
 
 static const char *state_name(int st)
 {
     switch (st) {
-    case GH_KEY_NEXT: return "next";
-    case GH_KEY_ACTIVE: return "active";
-    case GH_KEY_RETIRED: return "retired";
+    case GH_KEY_NEXT:
+        return "next";
+    case GH_KEY_ACTIVE:
+        return "active";
+    case GH_KEY_RETIRED:
+        return "retired";
     }
     return "gone";
 }
@@ -230,8 +234,8 @@ out:
     return rc;
 }
 
-gh_err gh_keys_working_key(struct gh_store *s, struct gh_keywrap *kw, const char *name,
-                           int64_t now, unsigned char *out)
+gh_err gh_keys_working_key(struct gh_store *s, struct gh_keywrap *kw, const char *name, int64_t now,
+                           unsigned char *out)
 {
     char text[GH_HASH_TEXT_MAX + 1];
     char ad[96];

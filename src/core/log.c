@@ -21,10 +21,14 @@ void gh_log_set_level(enum gh_log_level min)
 static const char *level_name(enum gh_log_level l)
 {
     switch (l) {
-    case GH_LOG_DEBUG: return "debug";
-    case GH_LOG_INFO: return "info";
-    case GH_LOG_WARN: return "warn";
-    case GH_LOG_ERROR: return "error";
+    case GH_LOG_DEBUG:
+        return "debug";
+    case GH_LOG_INFO:
+        return "info";
+    case GH_LOG_WARN:
+        return "warn";
+    case GH_LOG_ERROR:
+        return "error";
     }
     return "info";
 }
@@ -77,8 +81,8 @@ void gh_log(enum gh_log_level level, const char *msg, const char *request_id, co
     free(line);
 }
 
-void gh_log_security(const char *event, const char *request_id, const char *user_id,
-                     const char *client_addr, json_t *fields)
+void gh_log_security(enum gh_log_level level, const char *event, const char *request_id,
+                     const char *user_id, const char *client_addr, json_t *fields)
 {
     if (!fields)
         fields = json_object();
@@ -92,7 +96,7 @@ void gh_log_security(const char *event, const char *request_id, const char *user
         }
         json_object_set_new(fields, "security", json_true());
     }
-    gh_log(GH_LOG_WARN, "security event", request_id, event, fields);
+    gh_log(level, "security event", request_id, event, fields);
 }
 
 void gh_log_truncate_addr(const char *addr, char out[64])

@@ -14,9 +14,9 @@ void gh_log_set_level(enum gh_log_level min);
 void gh_log(enum gh_log_level level, const char *msg, const char *request_id, const char *event,
             json_t *fields);
 
-/* A security event: level warn or info, event name, user named by id only. */
-void gh_log_security(const char *event, const char *request_id, const char *user_id,
-                     const char *client_addr, json_t *fields);
+/* A security event ("security": true), user named by id only, client address truncated. */
+void gh_log_security(enum gh_log_level level, const char *event, const char *request_id,
+                     const char *user_id, const char *client_addr, json_t *fields);
 
 /* Truncate an IP address for logging/storage: IPv4 to /24, IPv6 to /48. out must hold 64 bytes. */
 void gh_log_truncate_addr(const char *addr, char out[64]);

@@ -403,7 +403,7 @@ int h_request(const struct h_server *s, const char *method, const char *path,
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     }
-    if (strcmp(method, "GET") != 0 && !(body && strcmp(method, "POST") == 0))
+    if (strcmp(method, body ? "POST" : "GET") != 0)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
