@@ -83,6 +83,14 @@ struct gh_field {
 GH_MUST_USE gh_err gh_http_body_or_reply(struct gh_http_req *req, const struct gh_field *schema,
                                          size_t nfields, json_t **out);
 
+/* The pure part of gh_http_body_or_reply (unit tests, fuzzing): GH_OK with *out;
+ * GH_ERR_MALFORMED with *out_detail (fixed text); GH_ERR_INVALID with *out_errors, an array of
+ * {field, message}; GH_ERR_NOMEM. */
+GH_MUST_USE gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_value,
+                                       const struct gh_field *schema, size_t nfields,
+                                       json_t **out, json_t **out_errors,
+                                       const char **out_detail);
+
 /* Form bodies are decoded to a flat object of strings (unknown keys ignored by the caller).
  * GH_ERR_MALFORMED for duplicated keys, NUL bytes or bad encoding. Exposed for fuzzing. */
 GH_MUST_USE gh_err gh_http_form_decode(const char *body, size_t len, size_t max_value,

@@ -166,69 +166,92 @@ static json_t *validate(json_t *obj, const struct gh_field *schema, size_t n, bo
     return errs;
 }
 
-gh_err gh_http_body_or_reply(struct gh_http_req *req, const struct gh_field *schema,
-                             size_t nfields, json_t **out)
+gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_value,
+                          const struct gh_field *schema, size_t nfields, json_t **out,
+                          json_t **out_errors, const char **out_detail)
 {
     json_t *root = NULL;
     json_t *clean = NULL;
     json_t *errs = NULL;
-    gh_err rc;
-    if (req->is_form) {
-        rc = gh_http_form_decode(req->body ? req->body : "", req->body_len, req->max_body, &root);
+    *out = NULL;
+    *out_errors = NULL;
+    *out_detail = NULL;
+    if (form) {
+        gh_err rc = gh_http_form_decode(body ? body : "", len, max_value, &root);
         if (rc != GH_OK) {
-            gh_http_reply_problem(req, 400, "malformed-request", "Malformed request",
-                                  "The form body could not be decoded (duplicated or badly "
-                                  "encoded parameter).",
-                                  json_pack("{s:s}", "error", "invalid_request"));
+            *out_detail = "The form body could not be decoded (duplicated or badly encoded "
+                          "parameter).";
             return rc;
         }
     } else {
         json_error_t jerr;
-        if (req->body_len == 0) {
-            gh_http_reply_error(req, GH_ERR_MALFORMED, "The request body is empty.");
+        if (len == 0) {
+            *out_detail = "The request body is empty.";
             return GH_ERR_MALFORMED;
         }
         /* JSON_ALLOW_NUL lets \u0000 through to the schema check, which refuses it with 422. */
-        root = json_loadb(req->body, req->body_len,
-                          JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+        root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
+                          &jerr);
         if (!root) {
-            gh_http_reply_error(req, GH_ERR_MALFORMED,
-                                "The body is not valid JSON (or not UTF-8, or has a duplicated "
-                                "key).");
+            *out_detail = "The body is not valid JSON (or not UTF-8, or has a duplicated key).";
             return GH_ERR_MALFORMED;
         }
         if (!json_within_limits(root, 1)) {
             json_decref(root);
-            gh_http_reply_error(req, GH_ERR_MALFORMED,
-                                "The JSON is nested too deeply or has too many items.");
+            *out_detail = "The JSON is nested too deeply or has too many items.";
             return GH_ERR_MALFORMED;
         }
         if (!json_is_object(root)) {
             json_decref(root);
-            gh_http_reply_invalid(req, "(body)", "must be a JSON object");
-            return GH_ERR_INVALID;
+            *out_errors = json_pack("[{s:s,s:s}]", "field", "(body)", "message",
+                                    "must be a JSON object");
+            return *out_errors ? GH_ERR_INVALID : GH_ERR_NOMEM;
         }
     }
-    errs = validate(root, schema, nfields, req->is_form, &clean);
+    errs = validate(root, schema, nfields, form, &clean);
     json_decref(root);
-    if (!errs) {
-        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+    if (!errs)
         return GH_ERR_NOMEM;
-    }
     if (json_array_size(errs) > 0) {
         json_decref(clean);
-        json_t *extra = json_pack("{s:o}", "errors", errs);
-        if (req->is_form)
-            json_object_set_new(extra, "error", json_string("invalid_request"));
-        gh_http_reply_problem(req, req->is_form ? 400 : 422,
-                              req->is_form ? "malformed-request" : "validation-failed",
-                              req->is_form ? "Malformed request" : "Validation failed",
-                              "One or more fields are invalid.", extra);
+        *out_errors = errs;
         return GH_ERR_INVALID;
     }
     json_decref(errs);
     *out = clean;
     return GH_OK;
+}
+
+gh_err gh_http_body_or_reply(struct gh_http_req *req, const struct gh_field *schema,
+                             size_t nfields, json_t **out)
+{
+    json_t *errs = NULL;
+    const char *detail = NULL;
+    gh_err rc = gh_http_decode_body(req->body, req->body_len, req->is_form, req->max_body, schema,
+                                    nfields, out, &errs, &detail);
+    if (rc == GH_OK)
+        return GH_OK;
+    if (rc == GH_ERR_NOMEM) {
+        gh_http_reply_error(req, rc, NULL);
+        return rc;
+    }
+    if (req->is_form) {
+        /* RFC 6749 5.2: every malformed token request is 400 invalid_request. */
+        json_t *extra = json_pack("{s:s}", "error", "invalid_request");
+        if (errs)
+            json_object_set_new(extra, "errors", errs);
+        gh_http_reply_problem(req, 400, "malformed-request", "Malformed request",
+                              detail ? detail : "One or more parameters are invalid.", extra);
+        return rc;
+    }
+    if (rc == GH_ERR_INVALID) {
+        gh_http_reply_problem(req, 422, "validation-failed", "Validation failed",
+                              "One or more fields are invalid.",
+                              json_pack("{s:o}", "errors", errs));
+        return rc;
+    }
+    gh_http_reply_error(req, rc, detail);
+    return rc;
 }
 
 /* Percent-decode one form component in place ('+' is a space), via libmicrohttpd. */
