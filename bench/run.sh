@@ -18,6 +18,7 @@ NTIMING=${BENCH_TIMING_N:-300}    # requests of each kind for the timing compari
 ME_DUR=${BENCH_ME_DURATION:-15s}
 LOGIN_DUR=${BENCH_LOGIN_DURATION:-15s}
 NGINX_DUR=${BENCH_NGINX_DURATION:-10s}
+HEALTHZ_DUR=${BENCH_HEALTHZ_DURATION:-5s}
 PASSWORD=bench-password-0123456789   # must match bench/setup_users.py
 
 for t in wrk nginx curl python3 cc; do
@@ -46,7 +47,7 @@ trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
 # Watchdog: the whole run must stay under 10 minutes.
 MAIN_PID=$$
 (
-    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
     sleep 570 & sp=$!
     wait "$sp" && { echo "bench: watchdog: run took too long, aborting" >&2; kill -TERM "$MAIN_PID"; }
 ) &
@@ -168,7 +169,14 @@ sample_rss() { # PID OUT: VmRSS every 100 ms until killed
     while kill -0 "$1" 2>/dev/null; do vmrss "$1" >>"$2" 2>/dev/null || true; sleep 0.1; done
 }
 
-log "2c. GET /v1/me, $NUSERS tokens rotated"
+# diagnostic: the HTTP layer alone (no auth, no database), to split the /v1/me cost
+log "2c. GET /healthz (HTTP layer only, diagnostic)"
+CMD_HEALTHZ="wrk -t1 -c32 -d$HEALTHZ_DUR --latency -s bench/static.lua http://127.0.0.1:$GH_PORT/healthz"
+rec cmd_healthz "$CMD_HEALTHZ"
+$CMD_HEALTHZ >"$T/wrk_healthz.txt" 2>&1
+rec_wrk healthz "$T/wrk_healthz.txt"
+
+log "2d. GET /v1/me, $NUSERS tokens rotated"
 : >"$T/rss_me.txt"
 sample_rss "$GH_PID" "$T/rss_me.txt" &
 SAMPLER_PID=$!

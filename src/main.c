@@ -91,6 +91,34 @@ static int open_ops(const struct gh_config *cfg, struct gh_store **s, struct gh_
     return 0;
 }
 
+/* Read a PEM file (certificate or private key) into secure memory. */
+static int read_pem(const char *path, char **out)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char *buf = sodium_malloc(65536);
+    size_t n = buf ? fread(buf, 1, 65535, f) : 0;
+    int bad = !buf || ferror(f) || n == 0 || n == 65535;
+    fclose(f);
+    if (bad) {
+        if (buf)
+            sodium_free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+static void pem_free(char *p)
+{
+    if (p) {
+        sodium_memzero(p, 65536);
+        sodium_free(p);
+    }
+}
+
 static int cmd_serve(const struct gh_config *cfg)
 {
     char err[GH_CONFIG_ERR_MAX];
@@ -98,6 +126,7 @@ static int cmd_serve(const struct gh_config *cfg)
     struct gh_app app;
     struct gh_http_server *srv = NULL;
     int code = 1;
+    char *cert_pem = NULL, *key_pem = NULL;
     memset(&app, 0, sizeof app);
     gh_err rc = gh_config_master_key(cfg, &master, &prev, err);
     if (rc != GH_OK)
@@ -109,13 +138,22 @@ static int cmd_serve(const struct gh_config *cfg)
         fail_err("start-up failed", rc);
         goto out;
     }
+    if (cfg->tls_cert_path && (read_pem(cfg->tls_cert_path, &cert_pem) != 0 ||
+                               read_pem(cfg->tls_key_path, &key_pem) != 0)) {
+        fail("cannot read GATEHOUSE_TLS_CERT_PATH or GATEHOUSE_TLS_KEY_PATH");
+        goto out;
+    }
     struct gh_http_options opt = {.host = cfg->listen_host,
                                   .port = cfg->listen_port,
                                   .threads = (unsigned)cfg->http_threads,
                                   .max_body = (size_t)cfg->max_body_bytes,
-                                  .tls = false};
+                                  .tls_cert_pem = cert_pem,
+                                  .tls_key_pem = key_pem};
     if ((rc = gh_http_start(&opt, gh_api_routes, gh_api_nroutes, &app, &srv)) != GH_OK) {
-        fail_err("cannot listen on GATEHOUSE_LISTEN", rc);
+        fail_err(cert_pem ? "cannot listen on GATEHOUSE_LISTEN with the configured TLS "
+                            "certificate and key"
+                          : "cannot listen on GATEHOUSE_LISTEN",
+                 rc);
         goto out;
     }
     if ((rc = gh_app_start_ticker(&app)) != GH_OK) {
@@ -131,8 +169,9 @@ static int cmd_serve(const struct gh_config *cfg)
     char port[16];
     snprintf(port, sizeof port, "%u", (unsigned)gh_http_port(srv));
     gh_log(GH_LOG_INFO, "listening", NULL, "listening",
-           json_pack("{s:s,s:i,s:s}", "host", cfg->listen_host, "port", (int)gh_http_port(srv),
-                     "mode", cfg->production ? "production" : "development"));
+           json_pack("{s:s,s:i,s:b,s:s}", "host", cfg->listen_host, "port", (int)gh_http_port(srv),
+                     "tls", cert_pem != NULL, "mode",
+                     cfg->production ? "production" : "development"));
     while (!stop_requested)
         pause();
     gh_log(GH_LOG_INFO, "shutting down", NULL, "shutdown", NULL);
@@ -142,6 +181,8 @@ out:
     gh_http_drain(srv, 10000);
     gh_http_stop(srv);
     gh_app_release(&app);
+    pem_free(cert_pem);
+    pem_free(key_pem);
     return code;
 }
 

@@ -34,7 +34,8 @@ struct gh_http_options {
     uint16_t port; /* 0: pick a free port */
     unsigned threads;
     size_t max_body;
-    bool tls; /* responses carry HSTS */
+    const char *tls_cert_pem; /* non-NULL: serve HTTPS (TLS 1.2+), responses carry HSTS */
+    const char *tls_key_pem;  /* secret; must stay valid until gh_http_stop */
 };
 
 GH_MUST_USE gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *routes,

@@ -132,15 +132,15 @@ static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
         route_find(srv, req->method, req->path, param, sizeof param, &path_known);
     if (!r) {
         if (path_known) {
-            gh_http_reply_problem(req, 405, "method-not-allowed", "Method not allowed", NULL,
-                                  NULL);
+            gh_http_reply_problem(req, 405, "method-not-allowed", "Method not allowed", NULL, NULL);
         } else {
             gh_http_reply_problem(req, 404, "not-found", "Not found", NULL, NULL);
         }
         return;
     }
     if (strstr(r->path, "{id}")) {
-        memcpy(req->param, param, sizeof req->param < sizeof param ? sizeof req->param : sizeof param);
+        memcpy(req->param, param,
+               sizeof req->param < sizeof param ? sizeof req->param : sizeof param);
         req->param[sizeof req->param - 1] = '\0';
         req->has_param = true;
     }
@@ -148,8 +148,8 @@ static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
     switch (r->body) {
     case GH_BODY_NONE:
         if (req->body_len > 0) {
-            gh_http_reply_problem(req, 400, "unexpected-body", "This request takes no body",
-                                  NULL, NULL);
+            gh_http_reply_problem(req, 400, "unexpected-body", "This request takes no body", NULL,
+                                  NULL);
             return;
         }
         break;
@@ -180,7 +180,7 @@ static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
 
 static void log_request(struct gh_http_req *req)
 {
-    enum gh_log_level lvl = req->status >= 500 ? GH_LOG_WARN
+    enum gh_log_level lvl = req->status >= 500   ? GH_LOG_WARN
                             : req->status >= 400 ? GH_LOG_INFO
                                                  : GH_LOG_DEBUG;
     char addr[64];
@@ -193,9 +193,8 @@ static void log_request(struct gh_http_req *req)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct gh_http_server *srv = cls;
@@ -208,7 +207,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&srv->in_flight, 1);
         req->srv = srv;
         req->conn = conn;
-        req->srv_tls = srv->opt.tls;
+        req->srv_tls = srv->opt.tls_cert_pem != NULL;
         req->started_us = mono_us();
         req->max_body = srv->opt.max_body;
         gh_random_id(req->request_id);
@@ -232,8 +231,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         }
         /* Refuse an announced oversize body before reading any of it. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end = NULL;
             unsigned long long n = strtoull(cl, &end, 10);
@@ -345,12 +344,28 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         return GH_ERR_CONFIG;
     }
     unsigned threads = opt->threads ? opt->threads : 1;
+    /* TLS through GnuTLS: 1.2 and 1.3 only, AEAD ciphers with forward secrecy only. */
+    static const char tls_priorities[] =
+        "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
+        "+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"
+        "-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE";
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opt->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opt->tls_key_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (opt->tls_cert_pem)
+        flags |= MHD_USE_TLS;
+    else
+        tls_opts[0].option = MHD_OPTION_END;
     srv->daemon = MHD_start_daemon(
-        flags, opt->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        flags, opt->port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->daemon) {
         gh_free(srv);
         return GH_ERR_IO;
