@@ -134,7 +134,10 @@ def main():
     w(f"| 5f | exec → first /healthz 200, fresh data dir (migrations + key generation; {runs} ms) | "
       f"{fresh_med:.1f} ms | (info) | — |")
     w("")
-    w(f"Whole run: {r.get('total_s','?')} s (user/token setup {r.get('setup_s','?')} s).")
+    w(f"Whole run: {r.get('total_s','?')} s (user/token setup {r.get('setup_s','?')} s). Load average"
+      " (1/5/15 min) just before each phase, as a hint of other work on the machine: "
+      + "; ".join(f"{k} {r.get('load_' + k, '?')}" for k in ("nginx", "healthz", "me", "argon2", "login", "timing"))
+      + ".")
     w("")
 
     misses = [k for k, ok in checks.items() if not ok]

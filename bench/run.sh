@@ -55,6 +55,8 @@ WATCHDOG_PID=$!
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 rec() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
+# load average before a phase: other work on the machine skews everything on 2 cores
+rec_load() { rec "load_$1" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
 # rec_wrk PREFIX FILE: turn wrk's "RESULT k=v ..." line (bench/report.lua) into PREFIX_k=v
 rec_wrk() {
     line=$(grep '^RESULT ' "$2" | tail -1)
@@ -135,6 +137,7 @@ EOF
 nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" &
 NGINX_PID=$!
 wait_http "http://127.0.0.1:$NGINX_PORT/" "$NGINX_PID"
+rec_load nginx
 CMD_NGINX="wrk -t1 -c32 -d$NGINX_DUR --latency -s bench/static.lua http://127.0.0.1:$NGINX_PORT/"
 rec cmd_nginx "$CMD_NGINX"
 $CMD_NGINX >"$T/wrk_nginx.txt" 2>&1
@@ -171,6 +174,7 @@ sample_rss() { # PID OUT: VmRSS every 100 ms until killed
 
 # diagnostic: the HTTP layer alone (no auth, no database), to split the /v1/me cost
 log "2c. GET /healthz (HTTP layer only, diagnostic)"
+rec_load healthz
 CMD_HEALTHZ="wrk -t1 -c32 -d$HEALTHZ_DUR --latency -s bench/static.lua http://127.0.0.1:$GH_PORT/healthz"
 rec cmd_healthz "$CMD_HEALTHZ"
 $CMD_HEALTHZ >"$T/wrk_healthz.txt" 2>&1
@@ -180,6 +184,7 @@ log "2d. GET /v1/me, $NUSERS tokens rotated"
 : >"$T/rss_me.txt"
 sample_rss "$GH_PID" "$T/rss_me.txt" &
 SAMPLER_PID=$!
+rec_load me
 CMD_ME="wrk -t1 -c32 -d$ME_DUR --latency -s bench/me.lua http://127.0.0.1:$GH_PORT -- <tokens.txt> 1"
 rec cmd_me "$CMD_ME"
 wrk -t1 -c32 -d"$ME_DUR" --latency -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- "$T/tokens.txt" 1 \
@@ -197,6 +202,7 @@ timeout 120 python3 bench/setup_users.py "127.0.0.1:$GH_PORT" "$NLOGIN" login 4 
 log "3b. raw argon2id verify rate (bench/argon2_rate.c)"
 cc -O2 -o "$T/argon2_rate" bench/argon2_rate.c -lsodium -lpthread
 rec cmd_argon2 "cc -O2 -o argon2_rate bench/argon2_rate.c -lsodium -lpthread && ./argon2_rate 2 5 2 19456"
+rec_load argon2
 "$T/argon2_rate" 1 3 2 19456 >"$T/argon2_1.txt"
 "$T/argon2_rate" 2 5 2 19456 >"$T/argon2_2.txt"
 rec argon2_t1_rate "$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' "$T/argon2_1.txt")"
@@ -207,6 +213,7 @@ log "3c. POST /v1/token, $NLOGIN users rotated"
 : >"$T/rss_login.txt"
 sample_rss "$GH_PID" "$T/rss_login.txt" &
 SAMPLER_PID=$!
+rec_load login
 CMD_LOGIN="wrk -t1 -c8 -d$LOGIN_DUR --latency -s bench/login.lua http://127.0.0.1:$GH_PORT -- <emails.txt> $PASSWORD 1"
 rec cmd_login "$CMD_LOGIN"
 wrk -t1 -c8 -d"$LOGIN_DUR" --latency --timeout 10s -s bench/login.lua "http://127.0.0.1:$GH_PORT" -- \
@@ -219,6 +226,7 @@ rec rss_after_kib "$(vmrss "$GH_PID")"
 
 # ---------------------------------------------------------------- 4. timing: unknown vs wrong pw
 log "4. unknown email vs wrong password, $NTIMING each, interleaved"
+rec_load timing
 rec cmd_timing "python3 bench/timing.py 127.0.0.1:$GH_PORT <emails.txt> $NTIMING <out>"
 timeout 180 python3 bench/timing.py "127.0.0.1:$GH_PORT" "$T/login_emails.txt" "$NTIMING" "$T/timing" \
     | sed 's/^/timing_/' >>"$RES"

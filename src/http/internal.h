@@ -7,6 +7,8 @@
 #include "http/http.h"
 
 #define GH_HTTP_MAX_HEADERS 16
+/* How much of an oversize chunked body is read (and dropped) before the connection is closed. */
+#define GH_HTTP_DISCARD_MAX (1024 * 1024)
 
 struct gh_http_header_kv {
     char *name;
@@ -28,6 +30,7 @@ struct gh_http_req {
     char *body;
     size_t body_len;
     size_t max_body;
+    size_t discarded;
     bool is_form;
     enum gh_http_body body_kind;
 

@@ -252,11 +252,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (req->reply_ready)
-            return MHD_YES;
+        if (req->reply_ready) {
+            /* Over the limit without a Content-Length (chunked): libmicrohttpd can only answer
+             * once the upload ends, so discard what follows — up to a bound, then hang up. */
+            req->discarded += n;
+            return req->discarded > GH_HTTP_DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
         if (req->body_len + n > req->max_body) {
             gh_http_reply_error(req, GH_ERR_TOO_LARGE, NULL);
-            return queue_reply(req);
+            req->discarded = req->body_len + n;
+            return MHD_YES;
         }
         if (!req->body) {
             req->body = gh_malloc(req->max_body + 1);

@@ -88,9 +88,10 @@ static const char *const sql_text[S_COUNT] = {
         "SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, "
         "(SELECT revoked_at FROM signing_keys WHERE kid = ?2) FROM sessions s WHERE s.id = ?1",
     [S_KEYS_LIST] = "SELECT kid, alg, public_key, wrapped_private, created_at, activates_at, "
-                    "retired_at, revoked_at FROM signing_keys ORDER BY activates_at, kid",
+                    "retired_at, revoked_at FROM signing_keys ORDER BY activates_at, generation",
     [S_KEY_INSERT] = "INSERT INTO signing_keys(kid, alg, public_key, wrapped_private, created_at, "
-                     "activates_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     "activates_at, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                     "(SELECT coalesce(max(generation), 0) + 1 FROM signing_keys))",
     [S_KEY_RETIRE] = "UPDATE signing_keys SET retired_at = ?2 WHERE kid = ?1 AND retired_at IS NULL",
     [S_KEY_REVOKE] = "UPDATE signing_keys SET revoked_at = ?2 WHERE kid = ?1 AND revoked_at IS NULL",
     [S_KEY_REWRAP] = "UPDATE signing_keys SET wrapped_private = ?2 WHERE kid = ?1",

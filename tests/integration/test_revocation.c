@@ -171,6 +171,9 @@ static void test_rotate_now_keeps_old_tokens(void **state)
     struct h_tokens t;
     h_user_session(&srv, "rotnow", PW, email, sizeof email, &t);
     token_kid(t.access, kid_before, sizeof kid_before);
+    /* keys carry whole-second activation times: keep clear of the current key's second (the
+     * same-second case is test_rotate_in_same_second_new_key_signs) */
+    h_sleep_ms(1100);
     struct h_cli_result c;
     const char *rotate[] = {"keys", "rotate", NULL};
     run_cli_ok(rotate, &c);
@@ -189,6 +192,43 @@ static void test_rotate_now_keeps_old_tokens(void **state)
     assert_true(h_jwks_has_kid(&srv, kid_before, NULL));
     assert_true(h_jwks_has_kid(&srv, kid_after, NULL));
     assert_int_equal(h_me_status(&srv, t.access), 200);
+}
+
+/* `keys rotate` (activate now) must make the new key the signer even when the current key
+ * activated in the same second (keys are ordered by a whole-second activates_at). */
+static void test_rotate_in_same_second_new_key_signs(void **state)
+{
+    (void)state;
+    char email[128], kid[64], newkid[64];
+    struct h_tokens t;
+    h_user_session(&srv, "rotsame", PW, email, sizeof email, &t);
+    const char *rotate[] = {"keys", "rotate", NULL};
+    for (int round = 0; round < 8; round++) {
+        struct h_cli_result c;
+        run_cli_ok(rotate, &c);
+        /* "new signing key KID: ..." */
+        const char *p = strstr(c.out, "new signing key ");
+        assert_non_null(p);
+        p += strlen("new signing key ");
+        size_t n = strcspn(p, ": \n");
+        assert_true(n > 0 && n < sizeof newkid);
+        memcpy(newkid, p, n);
+        newkid[n] = '\0';
+        h_cli_free(&c);
+        bool signs = false;
+        for (int i = 0; i < 20 && !signs; i++) {
+            struct h_tokens t2;
+            assert_int_equal(h_login(&srv, email, PW, &t2), 200);
+            token_kid(t2.access, kid, sizeof kid);
+            signs = strcmp(kid, newkid) == 0;
+            if (!signs)
+                h_sleep_ms(100);
+        }
+        if (!signs)
+            fail_msg("round %d: after `keys rotate` created %s, tokens are still signed by %s "
+                     "2 s later (same-second activation tie broken by kid order)",
+                     round, newkid, kid);
+    }
 }
 
 static void test_sessions_revoke_all(void **state)
@@ -222,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_rotate_then_revoke),
         cmocka_unit_test(test_rotate_now_keeps_old_tokens),
         cmocka_unit_test(test_sessions_revoke_all),
+        cmocka_unit_test(test_rotate_in_same_second_new_key_signs),
     };
     return cmocka_run_group_tests_name("integration/revocation", tests, setup, teardown);
 }

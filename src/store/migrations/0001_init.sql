@@ -40,6 +40,7 @@ CREATE TABLE signing_keys (
     wrapped_private TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
     activates_at BIGINT NOT NULL,
+    generation   BIGINT NOT NULL UNIQUE, -- insertion order: breaks activates_at ties
     retired_at   BIGINT,
     revoked_at   BIGINT
 );
