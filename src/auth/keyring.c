@@ -8,22 +8,11 @@
 #include <sodium.h>
 
 #include "auth/jwt.h"
+#include "auth/keyring_internal.h"
 #include "core/enc.h"
 #include "core/mem.h"
 #include "core/banned.h"
 
-/* Internal interface shared with jwt.c only (declared there identically; there is no private
- * header for it yet). A key set is pinned by acquire and unpinned by release, so a reader never
- * holds a pointer into memory that gh_keyring_replace frees. */
-struct gh_keyset;
-struct gh_keyset *gh_keyring_acquire(struct gh_keyring *kr);
-void gh_keyring_release(struct gh_keyset *ks);
-const char *gh_keyset_signer_kid(const struct gh_keyset *ks);
-int gh_keyset_sign(const struct gh_keyset *ks, const unsigned char *msg, size_t len,
-                   unsigned char sig[crypto_sign_BYTES]);
-bool gh_keyset_verify(const struct gh_keyset *ks, const char *kid, size_t kid_len,
-                      const unsigned char *msg, size_t len,
-                      const unsigned char sig[crypto_sign_BYTES], int64_t *out_valid_until);
 
 #define KEYRING_MAX 64 /* keys per set: a rotation keeps a handful */
 
