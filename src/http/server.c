@@ -365,11 +365,13 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
     else
         tls_opts[0].option = MHD_OPTION_END;
     srv->daemon = MHD_start_daemon(
-        flags, opt->port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, tls_opts,
+        flags, opt->port, NULL, NULL, on_request, srv,
+        /* the logger must come first, or early messages go to stderr as plain text */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->daemon) {
         gh_free(srv);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -193,6 +194,8 @@ int h_server_start(struct h_server *s, const char *const *extra_env)
         return -1;
     }
     if (pid == 0) {
+        /* Never outlive a crashed test process. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int devnull = open("/dev/null", O_RDWR);
         if (devnull >= 0) {
             dup2(devnull, STDIN_FILENO);
@@ -445,8 +448,8 @@ int h_get(const struct h_server *s, const char *path, const char *bearer, struct
                      out);
 }
 
-int h_send_json(const struct h_server *s, const char *method, const char *path,
-                const char *bearer, json_t *body, struct h_response *out)
+int h_send_json(const struct h_server *s, const char *method, const char *path, const char *bearer,
+                json_t *body, struct h_response *out)
 {
     char line[1200];
     const char *arr[2];
@@ -473,14 +476,15 @@ int h_post_form(const struct h_server *s, const char *path, const char *form,
 
 /* ---- assertions ----------------------------------------------------------------------- */
 
-static void expect_header(const char *file, int line, const struct h_response *r, const char *name, const char *want)
+static void expect_header(const char *file, int line, const struct h_response *r, const char *name,
+                          const char *want)
 {
     const char *v = h_header(r, name);
     if (!v)
         fail_msg("%s:%d: status %ld: header %s missing", file, line, r->status, name);
     if (want && strcmp(v, want) != 0)
-        fail_msg("%s:%d: status %ld: header %s is '%s', want '%s'", file, line, r->status, name,
-                 v, want);
+        fail_msg("%s:%d: status %ld: header %s is '%s', want '%s'", file, line, r->status, name, v,
+                 want);
 }
 
 void h_assert_security_headers_at(const char *file, int line, const struct h_response *r)
@@ -494,8 +498,7 @@ void h_assert_security_headers_at(const char *file, int line, const struct h_res
     expect_header(file, line, r, "Cache-Control", "no-store");
 }
 
-void h_assert_json_response_at(const char *file, int line, const struct h_response *r,
-                               long status)
+void h_assert_json_response_at(const char *file, int line, const struct h_response *r, long status)
 {
     if (r->status != status)
         fail_msg("%s:%d: status %ld, want %ld; body: %s", file, line, r->status, status, r->body);
@@ -508,11 +511,11 @@ void h_assert_json_response_at(const char *file, int line, const struct h_respon
 }
 
 static const char *const forbidden_in_errors[] = {
-    "sqlite", "SQL", "SELECT ", "INSERT ", "constraint", "stack", "backtrace", ".c:",
-    "jansson", "libmicrohttpd", "errno", "AddressSanitizer", NULL};
+    "sqlite", "SQL",     "SELECT ",       "INSERT ", "constraint",       "stack", "backtrace",
+    ".c:",    "jansson", "libmicrohttpd", "errno",   "AddressSanitizer", NULL};
 
 void h_assert_problem_at(const char *file, int line, const struct h_server *s,
-                        const struct h_response *r, long status)
+                         const struct h_response *r, long status)
 {
     if (r->status != status)
         fail_msg("%s:%d: status %ld, want %ld; body: %s", file, line, r->status, status, r->body);
@@ -535,7 +538,8 @@ void h_assert_problem_at(const char *file, int line, const struct h_server *s,
     assert_string_equal(json_string_value(rid), h_header(r, "X-Request-Id"));
     for (size_t i = 0; forbidden_in_errors[i]; i++)
         if (strcasestr(r->body, forbidden_in_errors[i]))
-            fail_msg("%s:%d: error body contains '%s': %s", file, line, forbidden_in_errors[i], r->body);
+            fail_msg("%s:%d: error body contains '%s': %s", file, line, forbidden_in_errors[i],
+                     r->body);
     if (s && s->dir[0] && strstr(r->body, s->dir))
         fail_msg("%s:%d: error body contains the data dir: %s", file, line, r->body);
     /* A file path would need a "/" outside the "type" URI: check the other members. */
@@ -547,7 +551,8 @@ void h_assert_problem_at(const char *file, int line, const struct h_server *s,
             continue;
         if (strstr(json_string_value(v), "/tmp") || strstr(json_string_value(v), "/var/") ||
             strstr(json_string_value(v), "/home") || strstr(json_string_value(v), "/usr/"))
-            fail_msg("%s:%d: error member %s looks like a file path: %s", file, line, k, json_string_value(v));
+            fail_msg("%s:%d: error member %s looks like a file path: %s", file, line, k,
+                     json_string_value(v));
     }
 }
 
@@ -618,8 +623,8 @@ static long tokens_from(struct h_response *r, struct h_tokens *out)
 long h_login(const struct h_server *s, const char *email, const char *pw, struct h_tokens *out)
 {
     struct h_response r;
-    if (h_post_json(s, "/v1/token", NULL,
-                    json_pack("{s:s,s:s}", "email", email, "password", pw), &r) != 0) {
+    if (h_post_json(s, "/v1/token", NULL, json_pack("{s:s,s:s}", "email", email, "password", pw),
+                    &r) != 0) {
         h_response_free(&r);
         return -1;
     }

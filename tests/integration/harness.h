@@ -65,8 +65,8 @@ int h_request(const struct h_server *s, const char *method, const char *path,
 int h_get(const struct h_server *s, const char *path, const char *bearer, struct h_response *out);
 int h_post_json(const struct h_server *s, const char *path, const char *bearer, json_t *body,
                 struct h_response *out); /* steals body */
-int h_send_json(const struct h_server *s, const char *method, const char *path,
-                const char *bearer, json_t *body, struct h_response *out); /* steals body */
+int h_send_json(const struct h_server *s, const char *method, const char *path, const char *bearer,
+                json_t *body, struct h_response *out); /* steals body */
 int h_post_form(const struct h_server *s, const char *path, const char *form,
                 struct h_response *out);
 void h_response_free(struct h_response *r);
@@ -79,10 +79,9 @@ void h_assert_security_headers_at(const char *file, int line, const struct h_res
 /* status, application/problem+json, type/title/status/request_id, request_id == X-Request-Id,
  * and no internal details (sqlite, SQL, stack traces, the data dir, file paths). */
 void h_assert_problem_at(const char *file, int line, const struct h_server *s,
-                        const struct h_response *r, long status);
+                         const struct h_response *r, long status);
 #define h_assert_problem(s, r, st) h_assert_problem_at(__FILE__, __LINE__, s, r, st)
-void h_assert_json_response_at(const char *file, int line, const struct h_response *r,
-                               long status);
+void h_assert_json_response_at(const char *file, int line, const struct h_response *r, long status);
 #define h_assert_json_response(r, st) h_assert_json_response_at(__FILE__, __LINE__, r, st)
 void h_assert_errors_field_at(const char *file, int line, const struct h_response *r,
                               const char *field);

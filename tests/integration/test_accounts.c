@@ -119,10 +119,9 @@ static void test_full_flow(void **state)
     json_decref(j2);
 
     /* login */
-    assert_int_equal(
-        h_post_json(&srv, "/v1/token", NULL, json_pack("{s:s,s:s}", "email", email, "password", PW),
-                    &r),
-        0);
+    assert_int_equal(h_post_json(&srv, "/v1/token", NULL,
+                                 json_pack("{s:s,s:s}", "email", email, "password", PW), &r),
+                     0);
     h_assert_json_response(&r, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "token_type")), "Bearer");
     assert_int_equal(json_integer_value(json_object_get(r.json, "expires_in")), 1800);
@@ -222,11 +221,10 @@ static void test_duplicate_email_case_insensitive(void **state)
             *p = (char)(*p - 'a' + 'A');
     struct h_response r;
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(h_post_json(&srv, "/v1/users", NULL,
-                                     json_pack("{s:s,s:s}", "email", i ? upper : email,
-                                               "password", PW2),
-                                     &r),
-                         0);
+        assert_int_equal(
+            h_post_json(&srv, "/v1/users", NULL,
+                        json_pack("{s:s,s:s}", "email", i ? upper : email, "password", PW2), &r),
+            0);
         h_assert_problem(&srv, &r, 409);
         h_response_free(&r);
     }
@@ -327,6 +325,20 @@ static void test_sessions_list_and_revoke(void **state)
         h_assert_problem(&srv, &r, 404);
         h_response_free(&r);
     }
+    /* revoking the caller's own session works too, and ends it at once */
+    struct h_tokens s3;
+    char sid3[64];
+    assert_int_equal(h_login(&srv, email, PW, &s3), 200);
+    sid_of(s3.access, sid3, sizeof sid3);
+    snprintf(path, sizeof path, "/v1/me/sessions/%s", sid3);
+    char line3[1200];
+    snprintf(line3, sizeof line3, "Authorization: Bearer %s", s3.access);
+    const char *auth3[] = {line3, NULL};
+    assert_int_equal(h_request(&srv, "DELETE", path, auth3, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    h_response_free(&r);
+    assert_int_equal(h_me_status(&srv, s3.access), 401);
+    assert_int_equal(h_refresh(&srv, s3.refresh, NULL), 401);
     /* without a token → 401 */
     snprintf(path, sizeof path, "/v1/me/sessions/%s", sid1);
     assert_int_equal(h_request(&srv, "DELETE", path, NULL, NULL, 0, NULL, &r), 0);
@@ -338,11 +350,10 @@ static void test_sessions_list_and_revoke(void **state)
 static long change_password(const char *access, const char *cur, const char *next,
                             struct h_response *r)
 {
-    assert_int_equal(h_send_json(&srv, "PUT", "/v1/me/password", access,
-                                 json_pack("{s:s,s:s}", "current_password", cur, "new_password",
-                                           next),
-                                 r),
-                     0);
+    assert_int_equal(
+        h_send_json(&srv, "PUT", "/v1/me/password", access,
+                    json_pack("{s:s,s:s}", "current_password", cur, "new_password", next), r),
+        0);
     return r->status;
 }
 
@@ -392,9 +403,9 @@ static void test_logout_by_refresh_token(void **state)
     struct h_tokens t;
     h_user_session(&srv, "logoutrt", PW, email, sizeof email, &t);
     struct h_response r;
-    assert_int_equal(h_post_json(&srv, "/v1/logout", NULL,
-                                 json_pack("{s:s}", "refresh_token", t.refresh), &r),
-                     0);
+    assert_int_equal(
+        h_post_json(&srv, "/v1/logout", NULL, json_pack("{s:s}", "refresh_token", t.refresh), &r),
+        0);
     assert_int_equal(r.status, 204);
     h_assert_security_headers(&r);
     h_response_free(&r);
@@ -402,9 +413,9 @@ static void test_logout_by_refresh_token(void **state)
     assert_int_equal(h_refresh(&srv, t.refresh, NULL), 401);
 
     /* a second logout with the dead token: idempotent (204) or refused (401), never a revival */
-    assert_int_equal(h_post_json(&srv, "/v1/logout", NULL,
-                                 json_pack("{s:s}", "refresh_token", t.refresh), &r),
-                     0);
+    assert_int_equal(
+        h_post_json(&srv, "/v1/logout", NULL, json_pack("{s:s}", "refresh_token", t.refresh), &r),
+        0);
     if (r.status == 204)
         h_assert_security_headers(&r);
     else
@@ -419,6 +430,29 @@ static void test_logout_by_refresh_token(void **state)
     h_response_free(&r);
 }
 
+/* Logout with an already-rotated refresh token of the session still ends the session (never a
+ * 204 that leaves the session alive). */
+static void test_logout_with_rotated_refresh_token(void **state)
+{
+    (void)state;
+    char email[128];
+    struct h_tokens t0, t1;
+    h_user_session(&srv, "logoutold", PW, email, sizeof email, &t0);
+    assert_int_equal(h_refresh(&srv, t0.refresh, &t1), 200);
+    struct h_response r;
+    assert_int_equal(
+        h_post_json(&srv, "/v1/logout", NULL, json_pack("{s:s}", "refresh_token", t0.refresh), &r),
+        0);
+    if (r.status == 204)
+        h_assert_security_headers(&r);
+    else
+        h_assert_problem(&srv, &r, 401);
+    h_response_free(&r);
+    /* either way the rotated token was reuse: the session must be over */
+    assert_int_equal(h_me_status(&srv, t1.access), 401);
+    assert_int_equal(h_refresh(&srv, t1.refresh, NULL), 401);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_sessions_list_and_revoke),
         cmocka_unit_test(test_password_change),
         cmocka_unit_test(test_logout_by_refresh_token),
+        cmocka_unit_test(test_logout_with_rotated_refresh_token),
     };
     return cmocka_run_group_tests_name("integration/accounts", tests, setup, teardown);
 }

@@ -73,8 +73,7 @@ static void test_users_import_ok(void **state)
     assert_int_equal(h_get(&srv, "/v1/me", t.access, &r), 0);
     h_assert_json_response(&r, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "email")), e1);
-    assert_string_equal(json_string_value(json_object_get(r.json, "display_name")),
-                        "Imported One");
+    assert_string_equal(json_string_value(json_object_get(r.json, "display_name")), "Imported One");
     h_response_free(&r);
     assert_int_equal(h_login(&srv, e2, DJANGO_PW, NULL), 200);
     assert_int_equal(h_login(&srv, e1, DJANGO_PW, NULL), 401);
@@ -127,12 +126,11 @@ static void test_users_import_bad_files(void **state)
     char path[512], e[128], text[512];
     struct h_cli_result c;
     h_unique_email("badf", e, sizeof e);
-    const char *cases[] = {
-        "not json\n",
-        "{\"email\":\"x@example.com\"}\n",
-        "{\"email\":\"not-an-email\",\"password_hash\":\"" BCRYPT_HASH "\"}\n",
-        "{\"email\":\"y@example.com\",\"password_hash\":\"" BCRYPT_HASH "\",\"role\":\"admin\"}\n",
-        NULL};
+    const char *cases[] = {"not json\n", "{\"email\":\"x@example.com\"}\n",
+                           "{\"email\":\"not-an-email\",\"password_hash\":\"" BCRYPT_HASH "\"}\n",
+                           "{\"email\":\"y@example.com\",\"password_hash\":\"" BCRYPT_HASH
+                           "\",\"role\":\"admin\"}\n",
+                           NULL};
     for (size_t i = 0; cases[i]; i++) {
         write_import("badf.jsonl", cases[i], path, sizeof path);
         const char *args[] = {"users", "import", path, NULL};
@@ -154,6 +152,23 @@ static void test_users_import_bad_files(void **state)
     assert_non_null(strstr(c.err, "line 2"));
     h_cli_free(&c);
     assert_int_equal(h_login(&srv, e, BCRYPT_PW, NULL), 401);
+    /* an email already registered, differing only in case */
+    char reg[128], upper[128];
+    h_unique_email("casedup", reg, sizeof reg);
+    assert_int_equal(h_register(&srv, reg, "a fresh long passphrase", NULL, NULL), 201);
+    snprintf(upper, sizeof upper, "%s", reg);
+    for (char *q = upper; *q && *q != '@'; q++)
+        if (*q >= 'a' && *q <= 'z')
+            *q = (char)(*q - 'a' + 'A');
+    snprintf(text, sizeof text, "{\"email\":\"%s\",\"password_hash\":\"%s\"}\n", upper,
+             BCRYPT_HASH);
+    write_import("casedup.jsonl", text, path, sizeof path);
+    assert_int_equal(h_cli(&srv, args, &c), 0);
+    assert_int_not_equal(c.exit_code, 0);
+    assert_non_null(strstr(c.err, "line 1"));
+    h_cli_free(&c);
+    assert_int_equal(h_login(&srv, reg, BCRYPT_PW, NULL), 401);
+    assert_int_equal(h_login(&srv, reg, "a fresh long passphrase", NULL), 200);
     /* a missing file */
     const char *missing[] = {"users", "import", "/nonexistent/file.jsonl", NULL};
     assert_int_equal(h_cli(&srv, missing, &c), 0);
@@ -173,9 +188,8 @@ static void test_cli_usage(void **state)
     assert_non_null(strstr(c.out, "GATEHOUSE_LISTEN"));
     h_cli_free(&c);
 
-    const char *sub_help[][3] = {{"keys", "--help", NULL},
-                                 {"users", "--help", NULL},
-                                 {"sessions", "--help", NULL}};
+    const char *sub_help[][3] = {
+        {"keys", "--help", NULL}, {"users", "--help", NULL}, {"sessions", "--help", NULL}};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(h_cli(&srv, sub_help[i], &c), 0);
         if (c.exit_code != 0)

@@ -56,8 +56,14 @@ static void register_expect_422(json_t *body, const char *field)
 static void test_invalid_email_422(void **state)
 {
     (void)state;
-    const char *bad[] = {"not-an-email", "a@b", "@example.com", "two@@example.com",
-                         "x@example..com", "a b@example.com", "", NULL};
+    const char *bad[] = {"not-an-email",
+                         "a@b",
+                         "@example.com",
+                         "two@@example.com",
+                         "x@example..com",
+                         "a b@example.com",
+                         "",
+                         NULL};
     for (size_t i = 0; bad[i]; i++)
         register_expect_422(json_pack("{s:s,s:s}", "email", bad[i], "password", PW), "email");
 }
@@ -85,14 +91,13 @@ static void test_unknown_field_wrong_type_missing_422(void **state)
                         "password");
     register_expect_422(json_pack("{s:n,s:s}", "email", "password", PW), "email");
     register_expect_422(json_pack("{s:s}", "email", email), "password");
-    register_expect_422(json_pack("{s:s,s:s,s:i}", "email", email, "password", PW,
-                                  "display_name", 5),
-                        "display_name");
+    register_expect_422(
+        json_pack("{s:s,s:s,s:i}", "email", email, "password", PW, "display_name", 5),
+        "display_name");
     /* a JSON value that is not an object */
     struct h_response r;
-    assert_int_equal(h_request(&srv, "POST", "/v1/users", NULL, "[1,2]", SIZE_MAX,
-                               "application/json", &r),
-                     0);
+    assert_int_equal(
+        h_request(&srv, "POST", "/v1/users", NULL, "[1,2]", SIZE_MAX, "application/json", &r), 0);
     assert_true(r.status == 422 || r.status == 400);
     h_assert_problem(&srv, &r, r.status);
     h_response_free(&r);
@@ -120,9 +125,9 @@ static void test_overlong_strings_422(void **state)
     char dn[301];
     memset(dn, 'd', 300);
     dn[300] = '\0';
-    register_expect_422(json_pack("{s:s,s:s,s:s}", "email", email, "password", PW,
-                                  "display_name", dn),
-                        "display_name");
+    register_expect_422(
+        json_pack("{s:s,s:s,s:s}", "email", email, "password", PW, "display_name", dn),
+        "display_name");
     assert_int_equal(h_login(&srv, email, PW, NULL), 401);
 }
 
@@ -167,11 +172,9 @@ static void test_malformed_json_400(void **state)
 {
     (void)state;
     const char *bodies[] = {
-        "not json at all",
-        "{\"email\": \"a@example.com\", \"password\": ",
+        "not json at all", "{\"email\": \"a@example.com\", \"password\": ",
         "{\"email\":\"a@example.com\",\"email\":\"b@example.com\",\"password\":\"" PW "\"}",
-        "{'email': 'a@example.com'}",
-        NULL};
+        "{'email': 'a@example.com'}", NULL};
     for (size_t i = 0; bodies[i]; i++)
         post_raw_expect("/v1/users", bodies[i], SIZE_MAX, "application/json", 400, NULL);
     /* invalid UTF-8: a lone continuation byte and an overlong encoding */
@@ -181,8 +184,8 @@ static void test_malformed_json_400(void **state)
     post_raw_expect("/v1/users", bad2, sizeof bad2 - 1, "application/json", 400, NULL);
     /* duplicate keys on the token endpoint too */
     post_raw_expect("/v1/token",
-                    "{\"email\":\"a@example.com\",\"password\":\"x\",\"password\":\"y\"}",
-                    SIZE_MAX, "application/json", 400, NULL);
+                    "{\"email\":\"a@example.com\",\"password\":\"x\",\"password\":\"y\"}", SIZE_MAX,
+                    "application/json", 400, NULL);
     /* empty body */
     post_raw_expect("/v1/users", "", 0, "application/json", 400, NULL);
 }
@@ -310,20 +313,18 @@ static void test_errors_leak_nothing(void **state)
     /* A grab-bag of failing requests; h_assert_problem checks type/title/status/request_id,
      * the headers, and that no SQL, library message, path or data dir leaks. */
     struct h_response r;
-    const char *sqlish = "{\"email\":\"x'); DROP TABLE users;--@example.com\",\"password\":\"" PW
-                         "\"}";
-    assert_int_equal(h_request(&srv, "POST", "/v1/users", NULL, sqlish, SIZE_MAX,
-                               "application/json", &r),
-                     0);
+    const char *sqlish =
+        "{\"email\":\"x'); DROP TABLE users;--@example.com\",\"password\":\"" PW "\"}";
+    assert_int_equal(
+        h_request(&srv, "POST", "/v1/users", NULL, sqlish, SIZE_MAX, "application/json", &r), 0);
     assert_true(r.status == 422 || r.status == 400);
     h_assert_problem(&srv, &r, r.status);
     h_response_free(&r);
 
-    assert_int_equal(h_post_json(&srv, "/v1/token", NULL,
-                                 json_pack("{s:s,s:s}", "email", "' OR 1=1 --@example.com",
-                                           "password", PW),
-                                 &r),
-                     0);
+    assert_int_equal(
+        h_post_json(&srv, "/v1/token", NULL,
+                    json_pack("{s:s,s:s}", "email", "' OR 1=1 --@example.com", "password", PW), &r),
+        0);
     h_assert_problem(&srv, &r, 401);
     h_response_free(&r);
 
@@ -332,8 +333,7 @@ static void test_errors_leak_nothing(void **state)
     h_assert_problem(&srv, &r, r.status);
     h_response_free(&r);
 
-    assert_int_equal(h_request(&srv, "GET", "/v1/me", NULL, "{}", SIZE_MAX, "application/json",
-                               &r),
+    assert_int_equal(h_request(&srv, "GET", "/v1/me", NULL, "{}", SIZE_MAX, "application/json", &r),
                      0);
     assert_true(r.status == 400 || r.status == 401);
     h_assert_problem(&srv, &r, r.status);
@@ -355,8 +355,8 @@ static void test_success_headers(void **state)
     char email[128];
     struct h_tokens t;
     h_user_session(&srv, "hdrs", PW, email, sizeof email, &t);
-    const char *paths[] = {"/v1/me", "/v1/me/sessions", "/.well-known/jwks.json", "/healthz",
-                           "/readyz", NULL};
+    const char *paths[] = {"/v1/me",   "/v1/me/sessions", "/.well-known/jwks.json",
+                           "/healthz", "/readyz",         NULL};
     for (size_t i = 0; paths[i]; i++) {
         struct h_response r;
         assert_int_equal(h_get(&srv, paths[i], t.access, &r), 0);

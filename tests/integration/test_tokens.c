@@ -1,5 +1,6 @@
 /* Integration: the token endpoint (JSON and RFC 6749 form), uniform credential failures, refresh
  * rotation and reuse detection, and every way a bad credential is presented. One server. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,9 +117,9 @@ static void test_form_password_grant(void **state)
     assert_int_equal(h_post_form(&srv, "/v1/token", "grant_type=client_credentials", &r), 0);
     assert_oauth_error(&r, "unsupported_grant_type");
     h_response_free(&r);
-    assert_int_equal(h_post_form(&srv, "/v1/token",
-                                 "grant_type=authorization_code&code=abc&redirect_uri=x", &r),
-                     0);
+    assert_int_equal(
+        h_post_form(&srv, "/v1/token", "grant_type=authorization_code&code=abc&redirect_uri=x", &r),
+        0);
     assert_oauth_error(&r, "unsupported_grant_type");
     h_response_free(&r);
 
@@ -139,15 +140,13 @@ static void test_form_password_grant(void **state)
     h_response_free(&r);
 
     /* bad percent-encoding / not UTF-8 → 400 */
-    assert_int_equal(h_post_form(&srv, "/v1/token", "grant_type=password&username=%ff%fe&password=x",
-                                 &r),
-                     0);
+    assert_int_equal(
+        h_post_form(&srv, "/v1/token", "grant_type=password&username=%ff%fe&password=x", &r), 0);
     h_assert_problem(&srv, &r, 400);
     h_response_free(&r);
 
     /* grant_type=refresh_token on /v1/token */
-    snprintf(form, sizeof form, "grant_type=refresh_token&refresh_token=%s&client_id=web",
-             refresh);
+    snprintf(form, sizeof form, "grant_type=refresh_token&refresh_token=%s&client_id=web", refresh);
     assert_int_equal(h_post_form(&srv, "/v1/token", form, &r), 0);
     assert_token_body(&r);
     char access2[1024];
@@ -178,22 +177,20 @@ static void test_same_401_for_unknown_email_and_wrong_password(void **state)
     h_unique_email("ghost", unknown, sizeof unknown);
     assert_int_equal(h_register(&srv, email, PW, NULL, NULL), 201);
     struct h_response a, b, c;
-    assert_int_equal(h_post_json(&srv, "/v1/token", NULL,
-                                 json_pack("{s:s,s:s}", "email", email, "password",
-                                           "wrong password!!"),
-                                 &a),
-                     0);
-    assert_int_equal(h_post_json(&srv, "/v1/token", NULL,
-                                 json_pack("{s:s,s:s}", "email", unknown, "password",
-                                           "wrong password!!"),
-                                 &b),
-                     0);
+    assert_int_equal(
+        h_post_json(&srv, "/v1/token", NULL,
+                    json_pack("{s:s,s:s}", "email", email, "password", "wrong password!!"), &a),
+        0);
+    assert_int_equal(
+        h_post_json(&srv, "/v1/token", NULL,
+                    json_pack("{s:s,s:s}", "email", unknown, "password", "wrong password!!"), &b),
+        0);
     /* a malformed email cannot have an account: same answer again */
-    assert_int_equal(h_post_json(&srv, "/v1/token", NULL,
-                                 json_pack("{s:s,s:s}", "email", "not an email", "password",
-                                           "wrong password!!"),
-                                 &c),
-                     0);
+    assert_int_equal(
+        h_post_json(&srv, "/v1/token", NULL,
+                    json_pack("{s:s,s:s}", "email", "not an email", "password", "wrong password!!"),
+                    &c),
+        0);
     h_assert_problem(&srv, &a, 401);
     h_assert_problem(&srv, &b, 401);
     h_assert_problem(&srv, &c, 401);
@@ -271,9 +268,8 @@ static void expect_bearer_refused(const char *authorization, bool expect_invalid
 {
     struct h_response r;
     const char *hdrs[] = {authorization, NULL};
-    assert_int_equal(h_request(&srv, "GET", "/v1/me", authorization ? hdrs : NULL, NULL, 0, NULL,
-                               &r),
-                     0);
+    assert_int_equal(
+        h_request(&srv, "GET", "/v1/me", authorization ? hdrs : NULL, NULL, 0, NULL, &r), 0);
     h_assert_problem(&srv, &r, 401);
     const char *wa = h_header(&r, "WWW-Authenticate");
     if (!wa)
@@ -370,15 +366,14 @@ static void test_bad_tokens_refused(void **state)
         b64url(pj, strlen(pj), pb, sizeof pb);
         free(pj);
         json_decref(pl2);
-        snprintf(tok, sizeof tok, "%.*s.%s%s", (int)(first_dot - t.access), t.access, pb,
-                 last_dot);
+        snprintf(tok, sizeof tok, "%.*s.%s%s", (int)(first_dot - t.access), t.access, pb, last_dot);
         bearer_line(tok, line, sizeof line);
         expect_bearer_refused(line, true);
     }
 
     /* alg none (with and without a trailing dot) */
-    json_t *none = json_pack("{s:s,s:s,s:O}", "alg", "none", "typ", "JWT", "kid",
-                             json_object_get(hdr, "kid"));
+    json_t *none =
+        json_pack("{s:s,s:s,s:O}", "alg", "none", "typ", "JWT", "kid", json_object_get(hdr, "kid"));
     char *nj = json_dumps(none, JSON_COMPACT);
     b64url(nj, strlen(nj), hb, sizeof hb);
     free(nj);
@@ -452,12 +447,98 @@ static void test_token_json_errors(void **state)
                      0);
     h_assert_problem(&srv, &r, 422);
     h_response_free(&r);
-    assert_int_equal(h_post_json(&srv, "/v1/token", NULL, json_pack("{s:s}", "email", "a@b.co"),
-                                 &r),
-                     0);
+    assert_int_equal(
+        h_post_json(&srv, "/v1/token", NULL, json_pack("{s:s}", "email", "a@b.co"), &r), 0);
     h_assert_problem(&srv, &r, 422);
     h_assert_errors_field(&r, "password");
     h_response_free(&r);
+}
+
+struct race_arg {
+    const char *refresh;
+    long status;
+    struct h_tokens out;
+};
+
+static void *race_refresh(void *p)
+{
+    struct race_arg *a = p;
+    a->status = h_refresh(&srv, a->refresh, &a->out);
+    return NULL;
+}
+
+/* The same refresh token presented by several clients at once: at most one wins, and since
+ * the others are reuse, the winner's new tokens die with the family. */
+static void test_concurrent_refresh_reuse(void **state)
+{
+    (void)state;
+    char email[128];
+    struct h_tokens t;
+    h_user_session(&srv, "race", PW, email, sizeof email, &t);
+    enum { N = 6 };
+    pthread_t th[N];
+    struct race_arg args[N];
+    for (int i = 0; i < N; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        args[i].refresh = t.refresh;
+        assert_int_equal(pthread_create(&th[i], NULL, race_refresh, &args[i]), 0);
+    }
+    int ok = 0, refused = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (args[i].status == 200)
+            ok++;
+        else if (args[i].status == 401)
+            refused++;
+        else
+            fail_msg("concurrent refresh answered %ld", args[i].status);
+    }
+    assert_true(ok <= 1);
+    assert_int_equal(ok + refused, N);
+    for (int i = 0; i < N; i++) {
+        if (args[i].status != 200)
+            continue;
+        assert_int_equal(h_me_status(&srv, args[i].out.access), 401);
+        assert_int_equal(h_refresh(&srv, args[i].out.refresh, NULL), 401);
+    }
+    assert_int_equal(h_me_status(&srv, t.access), 401);
+}
+
+/* Per-instance settings: TTL, audience and issuer reach the tokens; tokens of another instance
+ * (other keys, other iss/aud) are refused. */
+static void test_other_instance_settings(void **state)
+{
+    (void)state;
+    struct h_server other;
+    const char *env[] = {"GATEHOUSE_ACCESS_TOKEN_TTL=120", "GATEHOUSE_AUDIENCE=other-api",
+                         "GATEHOUSE_ISSUER=https://auth.example.test", NULL};
+    if (h_server_start(&other, env) != 0) {
+        h_server_free(&other);
+        fail_msg("second instance did not start");
+    }
+    char email[128];
+    h_unique_email("other", email, sizeof email);
+    struct h_tokens t, mine;
+    assert_int_equal(h_register(&other, email, PW, NULL, NULL), 201);
+    assert_int_equal(h_login(&other, email, PW, &t), 200);
+    assert_int_equal(t.expires_in, 120);
+    json_t *pl = h_jwt_part(t.access, 1);
+    assert_non_null(pl);
+    assert_string_equal(json_string_value(json_object_get(pl, "aud")), "other-api");
+    assert_string_equal(json_string_value(json_object_get(pl, "iss")), "https://auth.example.test");
+    assert_int_equal(json_integer_value(json_object_get(pl, "exp")) -
+                         json_integer_value(json_object_get(pl, "iat")),
+                     120);
+    json_decref(pl);
+    assert_int_equal(h_me_status(&other, t.access), 200);
+    /* cross-instance: each refuses the other's tokens */
+    assert_int_equal(h_me_status(&srv, t.access), 401);
+    assert_int_equal(h_refresh(&srv, t.refresh, NULL), 401);
+    h_user_session(&srv, "mine", PW, email, sizeof email, &mine);
+    assert_int_equal(h_me_status(&other, mine.access), 401);
+    int code = h_server_stop(&other);
+    h_server_free(&other);
+    assert_int_equal(code, 0);
 }
 
 int main(void)
@@ -469,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_refresh_with_garbage),
         cmocka_unit_test(test_bad_tokens_refused),
         cmocka_unit_test(test_token_json_errors),
+        cmocka_unit_test(test_concurrent_refresh_reuse),
+        cmocka_unit_test(test_other_instance_settings),
     };
     return cmocka_run_group_tests_name("integration/tokens", tests, setup, teardown);
 }
