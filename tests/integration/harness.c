@@ -174,17 +174,11 @@ static int find_port_in_log(const char *path)
     return port;
 }
 
-int h_server_start(struct h_server *s, const char *const *extra_env)
+/* Start the binary on s->dir with s->env (already built) and wait until it answers. */
+static int server_spawn(struct h_server *s)
 {
-    memset(s, 0, sizeof *s);
-    s->pid = -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->dir, sizeof s->dir, "%s/gh-int-XXXXXX", (tmp && *tmp) ? tmp : "/tmp");
-    if (!mkdtemp(s->dir))
-        return -1;
-    snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->dir);
-    env_build(s, extra_env);
-
+    s->port = 0;
+    s->stopped = false;
     int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (logfd < 0)
         return -1;
@@ -239,6 +233,35 @@ int h_server_start(struct h_server *s, const char *const *extra_env)
         h_sleep_ms(50);
     }
     return -1;
+}
+
+int h_server_start(struct h_server *s, const char *const *extra_env)
+{
+    memset(s, 0, sizeof *s);
+    s->pid = -1;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->dir, sizeof s->dir, "%s/gh-int-XXXXXX", (tmp && *tmp) ? tmp : "/tmp");
+    if (!mkdtemp(s->dir))
+        return -1;
+    snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->dir);
+    env_build(s, extra_env);
+    for (size_t i = 0; extra_env && extra_env[i]; i++)
+        if (strncmp(extra_env[i], "GATEHOUSE_TLS_CERT_PATH=", 24) == 0)
+            s->tls = true;
+    return server_spawn(s);
+}
+
+int h_server_kill9_restart(struct h_server *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+        s->pid = -1;
+    }
+    char prev[360];
+    snprintf(prev, sizeof prev, "%s.before-kill", s->log_path);
+    rename(s->log_path, prev);
+    return server_spawn(s);
 }
 
 int h_server_stop(struct h_server *s)
@@ -376,7 +399,7 @@ int h_request(const struct h_server *s, const char *method, const char *path,
     if (!c)
         return -1;
     char url[1200];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", s->tls ? "https" : "http", s->port, path);
     struct curl_slist *hl = NULL;
     char line[1200];
     if (content_type) {
@@ -390,6 +413,11 @@ int h_request(const struct h_server *s, const char *method, const char *path,
         hl = curl_slist_append(hl, headers[i]);
     struct buf b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
+    if (s->tls) {
+        /* The test's own self-signed certificate. */
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);

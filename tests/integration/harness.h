@@ -20,6 +20,7 @@ struct h_server {
     size_t nenv;
     int exit_status; /* raw waitpid status after h_server_stop */
     bool stopped;
+    bool tls; /* started with GATEHOUSE_TLS_CERT_PATH: the client speaks https */
 };
 
 struct h_header {
@@ -51,6 +52,9 @@ struct h_tokens {
 /* Start the server with extra NAME=VALUE env entries (NULL-terminated list, may be NULL).
  * Returns 0 when /healthz answers 200. */
 int h_server_start(struct h_server *s, const char *const *extra_env);
+/* kill -9 the server, then start it again on the same data directory and environment (the log
+ * before the kill is kept as server.log.before-kill). Returns 0 when it answers again. */
+int h_server_kill9_restart(struct h_server *s);
 /* SIGTERM, wait (SIGKILL after 10 s); returns the exit code (-1 if killed). Idempotent. */
 int h_server_stop(struct h_server *s);
 /* Remove the temp data dir and free everything. */
