@@ -61,9 +61,10 @@ void gh_api_jwks(struct gh_http_req *req, void *app);
 void gh_api_healthz(struct gh_http_req *req, void *app);
 void gh_api_readyz(struct gh_http_req *req, void *app);
 
-/* Shared helper: authenticate the Bearer token or reply 401. */
+/* Shared helper: authenticate the Bearer token or reply 401. user (may be NULL) receives the
+ * caller's profile from the same storage read. */
 GH_MUST_USE gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
                                                 struct gh_jwt_claims *claims,
-                                                struct gh_session *session);
+                                                struct gh_session *session, struct gh_user *user);
 
 #endif

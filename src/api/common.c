@@ -11,11 +11,12 @@
 #include "core/banned.h"
 
 gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
-                                    struct gh_jwt_claims *claims, struct gh_session *session)
+                                    struct gh_jwt_claims *claims, struct gh_session *session,
+                                    struct gh_user *user)
 {
     size_t len = 0;
     const char *tok = gh_http_bearer(req, &len);
-    gh_err rc = tok ? gh_session_authenticate(&app->auth, tok, len, gh_now(), claims, session)
+    gh_err rc = tok ? gh_session_authenticate(&app->auth, tok, len, gh_now(), claims, session, user)
                     : GH_ERR_AUTH;
     if (rc == GH_OK)
         return GH_OK;

@@ -213,7 +213,7 @@ void gh_api_logout(struct gh_http_req *req, void *appv)
     gh_err rc;
     if (gh_http_bearer(req, &blen)) {
         struct gh_jwt_claims claims;
-        if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+        if (gh_api_authenticate_or_reply(app, req, &claims, &ss, NULL) != GH_OK)
             return;
         rc = gh_store_session_revoke(app->store, ss.id, claims.sub, "logout", now);
     } else if (!gh_http_has_body(req)) {

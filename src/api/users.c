@@ -143,17 +143,8 @@ void gh_api_me_get(struct gh_http_req *req, void *appv)
     struct gh_jwt_claims claims;
     struct gh_session ss;
     struct gh_user u;
-    if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss, &u) != GH_OK)
         return;
-    gh_err rc = gh_store_user_get(app->store, claims.sub, &u);
-    if (rc == GH_ERR_NOT_FOUND) {
-        gh_http_reply_error(req, GH_ERR_AUTH, NULL);
-        return;
-    }
-    if (rc != GH_OK) {
-        gh_http_reply_error(req, rc, NULL);
-        return;
-    }
     gh_http_reply_json(req, 200,
                        json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email, "display_name",
                                  u.has_display_name ? json_string(u.display_name) : json_null(),
@@ -222,7 +213,7 @@ void gh_api_me_password(struct gh_http_req *req, void *appv)
     struct gh_jwt_claims claims;
     struct gh_session ss;
     json_t *body = NULL;
-    if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss, NULL) != GH_OK)
         return;
     if (gh_http_body_or_reply(req, schema, 2, &body) != GH_OK)
         return;
@@ -260,7 +251,7 @@ void gh_api_me_sessions(struct gh_http_req *req, void *appv)
     struct gh_jwt_claims claims;
     struct gh_session ss, *list = NULL;
     size_t n = 0;
-    if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss, NULL) != GH_OK)
         return;
     gh_err rc =
         gh_store_sessions_list(app->store, claims.sub, gh_now(), app->cfg->session_idle_timeout,
@@ -290,7 +281,7 @@ void gh_api_me_session_delete(struct gh_http_req *req, void *appv)
     struct gh_app *app = appv;
     struct gh_jwt_claims claims;
     struct gh_session ss;
-    if (gh_api_authenticate_or_reply(app, req, &claims, &ss) != GH_OK)
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss, NULL) != GH_OK)
         return;
     const char *id = gh_http_path_param(req);
     gh_err rc = (id && gh_id_is_valid(id))

@@ -36,12 +36,8 @@ static void new_refresh_token(char out[GH_REFRESH_TOKEN_LEN + 1])
 static gh_err sign_access(const struct gh_auth *a, const char *user_id, const char *sid,
                           int64_t now, struct gh_token_pair *out)
 {
-    struct gh_jwt_issue in = {.iss = a->iss,
-                              .aud = a->aud,
-                              .sub = user_id,
-                              .sid = sid,
-                              .now = now,
-                              .ttl = a->access_ttl};
+    struct gh_jwt_issue in = {
+        .iss = a->iss, .aud = a->aud, .sub = user_id, .sid = sid, .now = now, .ttl = a->access_ttl};
     char jti[GH_CLAIM_MAX + 1];
     int64_t exp = 0;
     gh_err rc = gh_jwt_sign(a->keyring, &in, &out->access_token, jti, &exp);
@@ -121,9 +117,9 @@ gh_err gh_session_refresh(const struct gh_auth *a, const char *token, size_t len
     return GH_OK;
 }
 
-gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_t len,
-                               int64_t now, struct gh_jwt_claims *out,
-                               struct gh_session *out_session)
+gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_t len, int64_t now,
+                               struct gh_jwt_claims *out, struct gh_session *out_session,
+                               struct gh_user *out_user)
 {
     if (len == 0 || len > GH_JWT_MAX_LEN)
         return GH_ERR_AUTH;
@@ -134,7 +130,8 @@ gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_
             return rc == GH_ERR_NOMEM ? rc : GH_ERR_AUTH;
     }
     bool key_revoked = false;
-    gh_err rc = gh_store_access_check(a->store, out->sid, out->kid, out_session, &key_revoked);
+    gh_err rc =
+        gh_store_access_check(a->store, out->sid, out->kid, out_session, out_user, &key_revoked);
     if (rc == GH_ERR_NOT_FOUND)
         return GH_ERR_AUTH;
     if (rc != GH_OK)

@@ -18,7 +18,7 @@
 struct gh_auth {
     struct gh_store *store;
     struct gh_keyring *keyring;
-    struct gh_tokencache *cache; /* NULL: every token is fully verified */
+    struct gh_tokencache *cache;      /* NULL: every token is fully verified */
     const unsigned char *refresh_key; /* 32 bytes: keyed hash of refresh tokens */
     const char *iss;
     const char *aud;
@@ -48,10 +48,11 @@ GH_MUST_USE gh_err gh_session_refresh(const struct gh_auth *a, const char *token
                                       struct gh_session *out_session);
 
 /* Verify an access token and check its session is live and its key not withdrawn.
- * GH_ERR_AUTH for anything else. */
-GH_MUST_USE gh_err gh_session_authenticate(const struct gh_auth *a, const char *token,
-                                           size_t len, int64_t now, struct gh_jwt_claims *out,
-                                           struct gh_session *out_session);
+ * GH_ERR_AUTH for anything else. out_user (may be NULL) receives the user's profile. */
+GH_MUST_USE gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_t len,
+                                           int64_t now, struct gh_jwt_claims *out,
+                                           struct gh_session *out_session,
+                                           struct gh_user *out_user);
 
 /* Revoke the session a refresh token belongs to (logout by refresh token). */
 GH_MUST_USE gh_err gh_session_revoke_by_refresh(const struct gh_auth *a, const char *token,

@@ -18,6 +18,11 @@ void gh_log_set_level(enum gh_log_level min)
     min_level = min;
 }
 
+bool gh_log_enabled(enum gh_log_level level)
+{
+    return level >= min_level;
+}
+
 static const char *level_name(enum gh_log_level l)
 {
     switch (l) {

@@ -5,10 +5,13 @@
 #define GH_CORE_LOG_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 enum gh_log_level { GH_LOG_DEBUG, GH_LOG_INFO, GH_LOG_WARN, GH_LOG_ERROR };
 
 void gh_log_set_level(enum gh_log_level min);
+/* Would a line at this level be written? (Skip building fields when not.) */
+bool gh_log_enabled(enum gh_log_level level);
 
 /* fields (may be NULL) is consumed (reference stolen). request_id and event may be NULL. */
 void gh_log(enum gh_log_level level, const char *msg, const char *request_id, const char *event,

@@ -183,6 +183,8 @@ static void log_request(struct gh_http_req *req)
     enum gh_log_level lvl = req->status >= 500   ? GH_LOG_WARN
                             : req->status >= 400 ? GH_LOG_INFO
                                                  : GH_LOG_DEBUG;
+    if (!gh_log_enabled(lvl))
+        return;
     char addr[64];
     gh_log_truncate_addr(req->client, addr);
     /* Only method, path, status, timing and a truncated address: never headers or bodies. */
@@ -369,10 +371,9 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         /* the logger must come first, or early messages go to stderr as plain text */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(16 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->daemon) {
         gh_free(srv);
         return GH_ERR_IO;

@@ -79,27 +79,26 @@ GH_MUST_USE gh_err gh_store_session_create(struct gh_store *s, const struct gh_s
                                            const char *refresh_hash);
 
 enum gh_rotate_result {
-    GH_ROTATE_OK,       /* old token consumed, new token stored */
-    GH_ROTATE_INVALID,  /* unknown token, or session revoked/expired/idle */
-    GH_ROTATE_REUSED,   /* token had been used: the whole session is now revoked */
+    GH_ROTATE_OK,      /* old token consumed, new token stored */
+    GH_ROTATE_INVALID, /* unknown token, or session revoked/expired/idle */
+    GH_ROTATE_REUSED,  /* token had been used: the whole session is now revoked */
 };
 
 /* Atomically consume old_hash and store new_hash for the same session. out_session receives
  * the session (also for REUSED, so the caller can report it). Exactly one of two concurrent
  * callers with the same old token gets OK. */
 GH_MUST_USE gh_err gh_store_refresh_rotate(struct gh_store *s, const char *old_hash,
-                                           const char *new_hash, int64_t now,
-                                           int64_t idle_timeout, enum gh_rotate_result *out,
+                                           const char *new_hash, int64_t now, int64_t idle_timeout,
+                                           enum gh_rotate_result *out,
                                            struct gh_session *out_session);
 
-GH_MUST_USE gh_err gh_store_session_get(struct gh_store *s, const char *id,
-                                        struct gh_session *out);
+GH_MUST_USE gh_err gh_store_session_get(struct gh_store *s, const char *id, struct gh_session *out);
 
 /* Revoke one session. When user_id is non-NULL the session must belong to that user, else
  * GH_ERR_NOT_FOUND (so nobody can probe other users' session ids). Revoking an already revoked
  * session is GH_OK. */
-GH_MUST_USE gh_err gh_store_session_revoke(struct gh_store *s, const char *id,
-                                           const char *user_id, const char *reason, int64_t now);
+GH_MUST_USE gh_err gh_store_session_revoke(struct gh_store *s, const char *id, const char *user_id,
+                                           const char *reason, int64_t now);
 
 /* Find the session a refresh token (hash) belongs to, whether used or not. */
 GH_MUST_USE gh_err gh_store_session_by_refresh(struct gh_store *s, const char *refresh_hash,
@@ -108,17 +107,19 @@ GH_MUST_USE gh_err gh_store_session_by_refresh(struct gh_store *s, const char *r
 /* Active sessions of a user, newest first; *out is gh_malloc'd (gh_free), *out_n its length,
  * at most max entries. */
 GH_MUST_USE gh_err gh_store_sessions_list(struct gh_store *s, const char *user_id, int64_t now,
-                                          int64_t idle_timeout, size_t max,
-                                          struct gh_session **out, size_t *out_n);
+                                          int64_t idle_timeout, size_t max, struct gh_session **out,
+                                          size_t *out_n);
 
 /* Revoke every session (incident response); *out_n how many. */
-GH_MUST_USE gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason,
-                                                int64_t now, long *out_n);
+GH_MUST_USE gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason, int64_t now,
+                                                long *out_n);
 
-/* The per-request check of an access token: the session row and whether the signing key kid
- * has been withdrawn (keys revoke). GH_ERR_NOT_FOUND when the session does not exist. */
+/* The per-request check of an access token, in one statement: the session row, its user
+ * (profile fields only, never the password hash; out_user may be NULL) and whether the signing
+ * key kid has been withdrawn (keys revoke). GH_ERR_NOT_FOUND when the session does not exist. */
 GH_MUST_USE gh_err gh_store_access_check(struct gh_store *s, const char *sid, const char *kid,
-                                         struct gh_session *out, bool *out_key_revoked);
+                                         struct gh_session *out, struct gh_user *out_user,
+                                         bool *out_key_revoked);
 
 /* Signing keys as stored: public key and private key wrapped under the master key. */
 struct gh_stored_key {

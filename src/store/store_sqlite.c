@@ -86,14 +86,18 @@ static const char *const sql_text[S_COUNT] = {
     [S_RT_USE] = "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
     [S_ACCESS_CHECK] =
         "SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, "
-        "(SELECT revoked_at FROM signing_keys WHERE kid = ?2) FROM sessions s WHERE s.id = ?1",
+        "(SELECT revoked_at FROM signing_keys WHERE kid = ?2), u.email, u.email_key, "
+        "u.display_name, u.created_at, u.updated_at, u.last_login_at "
+        "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
     [S_KEYS_LIST] = "SELECT kid, alg, public_key, wrapped_private, created_at, activates_at, "
                     "retired_at, revoked_at FROM signing_keys ORDER BY activates_at, generation",
     [S_KEY_INSERT] = "INSERT INTO signing_keys(kid, alg, public_key, wrapped_private, created_at, "
                      "activates_at, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                      "(SELECT coalesce(max(generation), 0) + 1 FROM signing_keys))",
-    [S_KEY_RETIRE] = "UPDATE signing_keys SET retired_at = ?2 WHERE kid = ?1 AND retired_at IS NULL",
-    [S_KEY_REVOKE] = "UPDATE signing_keys SET revoked_at = ?2 WHERE kid = ?1 AND revoked_at IS NULL",
+    [S_KEY_RETIRE] =
+        "UPDATE signing_keys SET retired_at = ?2 WHERE kid = ?1 AND retired_at IS NULL",
+    [S_KEY_REVOKE] =
+        "UPDATE signing_keys SET revoked_at = ?2 WHERE kid = ?1 AND revoked_at IS NULL",
     [S_KEY_REWRAP] = "UPDATE signing_keys SET wrapped_private = ?2 WHERE kid = ?1",
     [S_WK_GET] = "SELECT wrapped FROM wrapped_keys WHERE name = ?1",
     [S_WK_INSERT] = "INSERT INTO wrapped_keys(name, wrapped, created_at) VALUES (?1, ?2, ?3) "
@@ -545,8 +549,8 @@ out:
     return rc;
 }
 
-gh_err gh_store_user_login_succeeded(struct gh_store *s, const char *user_id,
-                                     const char *new_hash, int64_t now)
+gh_err gh_store_user_login_succeeded(struct gh_store *s, const char *user_id, const char *new_hash,
+                                     int64_t now)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -580,8 +584,7 @@ static void read_session(sqlite3_stmt *st, struct gh_session *ss)
     ss->revoked_at = col_i64(st, 5);
 }
 
-static gh_err insert_refresh(struct conn *c, const char *hash, const char *session_id,
-                             int64_t now)
+static gh_err insert_refresh(struct conn *c, const char *hash, const char *session_id, int64_t now)
 {
     sqlite3_stmt *st = stmt(c, S_RT_INSERT);
     if (!st)
@@ -653,8 +656,7 @@ static gh_err revoke_on(struct conn *c, const char *id, const char *reason, int6
 }
 
 /* Look up a refresh token: its session id and whether it was used. */
-static gh_err refresh_get_on(struct conn *c, const char *hash, char sid[GH_ID_LEN + 1],
-                             bool *used)
+static gh_err refresh_get_on(struct conn *c, const char *hash, char sid[GH_ID_LEN + 1], bool *used)
 {
     sqlite3_stmt *st = stmt(c, S_RT_GET);
     if (!st)
@@ -847,7 +849,8 @@ gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason, int6
 }
 
 gh_err gh_store_access_check(struct gh_store *s, const char *sid, const char *kid,
-                             struct gh_session *out, bool *out_key_revoked)
+                             struct gh_session *out, struct gh_user *out_user,
+                             bool *out_key_revoked)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -859,6 +862,17 @@ gh_err gh_store_access_check(struct gh_store *s, const char *sid, const char *ki
         if (r == SQLITE_ROW) {
             read_session(st, out);
             *out_key_revoked = sqlite3_column_type(st, 6) != SQLITE_NULL;
+            if (out_user) {
+                memset(out_user, 0, sizeof *out_user);
+                memcpy(out_user->id, out->user_id, sizeof out_user->id);
+                copy_col(st, 7, out_user->email, sizeof out_user->email);
+                copy_col(st, 8, out_user->email_key, sizeof out_user->email_key);
+                out_user->has_display_name = sqlite3_column_type(st, 9) != SQLITE_NULL;
+                copy_col(st, 9, out_user->display_name, sizeof out_user->display_name);
+                out_user->created_at = col_i64(st, 10);
+                out_user->updated_at = col_i64(st, 11);
+                out_user->last_login_at = col_i64(st, 12);
+            }
             rc = GH_OK;
         } else if (r == SQLITE_DONE) {
             rc = GH_ERR_NOT_FOUND;

@@ -564,10 +564,16 @@ void h_assert_problem_at(const char *file, int line, const struct h_server *s,
     json_t *rid = json_object_get(r->json, "request_id");
     assert_true(json_is_string(rid));
     assert_string_equal(json_string_value(rid), h_header(r, "X-Request-Id"));
-    for (size_t i = 0; forbidden_in_errors[i]; i++)
-        if (strcasestr(r->body, forbidden_in_errors[i]))
+    /* Search the body minus the random request id (which may spell "sqL" by chance). */
+    json_t *copy = json_deep_copy(r->json);
+    json_object_del(copy, "request_id");
+    char *text = json_dumps(copy, 0);
+    json_decref(copy);
+    for (size_t i = 0; text && forbidden_in_errors[i]; i++)
+        if (strcasestr(text, forbidden_in_errors[i]))
             fail_msg("%s:%d: error body contains '%s': %s", file, line, forbidden_in_errors[i],
                      r->body);
+    free(text);
     if (s && s->dir[0] && strstr(r->body, s->dir))
         fail_msg("%s:%d: error body contains the data dir: %s", file, line, r->body);
     /* A file path would need a "/" outside the "type" URI: check the other members. */

@@ -274,14 +274,15 @@ static void test_keys_and_access_check(void **state)
     make_user(&u, "k@example.com");
     assert_int_equal(gh_store_user_insert(s, &u), GH_OK);
     new_session(s, u.id, 100, "k1", &ss);
-    assert_int_equal(gh_store_access_check(s, ss.id, "kid1", &got, &revoked), GH_OK);
+    assert_int_equal(gh_store_access_check(s, ss.id, "kid1", &got, NULL, &revoked), GH_OK);
     assert_false(revoked);
     assert_int_equal(gh_store_key_mark(s, "kid1", 0, 50), GH_OK);
-    assert_int_equal(gh_store_access_check(s, ss.id, "kid1", &got, &revoked), GH_OK);
+    assert_int_equal(gh_store_access_check(s, ss.id, "kid1", &got, NULL, &revoked), GH_OK);
     assert_true(revoked);
     assert_int_equal(gh_store_key_mark(s, "kid1", 0, 60), GH_ERR_NOT_FOUND);
-    assert_int_equal(gh_store_access_check(s, "AAAAAAAAAAAAAAAAAAAAAA", "kid1", &got, &revoked),
-                     GH_ERR_NOT_FOUND);
+    assert_int_equal(
+        gh_store_access_check(s, "AAAAAAAAAAAAAAAAAAAAAA", "kid1", &got, NULL, &revoked),
+        GH_ERR_NOT_FOUND);
 
     char out[GH_HASH_TEXT_MAX + 1];
     assert_int_equal(gh_store_wrapped_key_get(s, "w", out), GH_ERR_NOT_FOUND);

@@ -86,37 +86,38 @@ static void test_start_authenticate_refresh(void **state)
     assert_int_equal(strlen(p1.refresh_token), GH_REFRESH_TOKEN_LEN);
     assert_int_equal(p1.expires_in, 1800);
     const char *at = p1.access_token;
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1001, &c, &ss), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1001, &c, &ss, NULL), GH_OK);
     assert_string_equal(c.sub, f->user.id);
     assert_string_equal(c.sid, p1.session_id);
     /* Again, now from the cache. */
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss, NULL), GH_OK);
     /* A refresh token is not an access token, and vice versa. */
-    assert_int_equal(gh_session_authenticate(&f->auth, p1.refresh_token,
-                                             strlen(p1.refresh_token), 1002, &c, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, p1.refresh_token, strlen(p1.refresh_token),
+                                             1002, &c, &ss, NULL),
                      GH_ERR_AUTH);
     assert_int_equal(gh_session_refresh(&f->auth, at, strlen(at), 1003, &p2, &r, NULL),
                      GH_ERR_AUTH);
     /* Rotate, then replay the old refresh token: the family dies, including the cached token. */
-    assert_int_equal(gh_session_refresh(&f->auth, p1.refresh_token, GH_REFRESH_TOKEN_LEN, 1010,
-                                        &p2, &r, &ss),
-                     GH_OK);
+    assert_int_equal(
+        gh_session_refresh(&f->auth, p1.refresh_token, GH_REFRESH_TOKEN_LEN, 1010, &p2, &r, &ss),
+        GH_OK);
     assert_int_equal(r, GH_ROTATE_OK);
     assert_string_not_equal(p2.refresh_token, p1.refresh_token);
     const char *at2 = p2.access_token;
-    assert_int_equal(gh_session_authenticate(&f->auth, at2, strlen(at2), 1011, &c, &ss), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at2, strlen(at2), 1011, &c, &ss, NULL),
+                     GH_OK);
     struct gh_token_pair p3;
-    assert_int_equal(gh_session_refresh(&f->auth, p1.refresh_token, GH_REFRESH_TOKEN_LEN, 1020,
-                                        &p3, &r, &ss),
-                     GH_ERR_AUTH);
+    assert_int_equal(
+        gh_session_refresh(&f->auth, p1.refresh_token, GH_REFRESH_TOKEN_LEN, 1020, &p3, &r, &ss),
+        GH_ERR_AUTH);
     assert_int_equal(r, GH_ROTATE_REUSED);
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1021, &c, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1021, &c, &ss, NULL),
                      GH_ERR_AUTH);
-    assert_int_equal(gh_session_authenticate(&f->auth, at2, strlen(at2), 1021, &c, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, at2, strlen(at2), 1021, &c, &ss, NULL),
                      GH_ERR_AUTH);
-    assert_int_equal(gh_session_refresh(&f->auth, p2.refresh_token, GH_REFRESH_TOKEN_LEN, 1022,
-                                        &p3, &r, &ss),
-                     GH_ERR_AUTH);
+    assert_int_equal(
+        gh_session_refresh(&f->auth, p2.refresh_token, GH_REFRESH_TOKEN_LEN, 1022, &p3, &r, &ss),
+        GH_ERR_AUTH);
     gh_token_pair_release(&p1);
     gh_token_pair_release(&p2);
 }
@@ -129,10 +130,11 @@ static void test_cache_never_outlives_exp(void **state)
     struct gh_session ss;
     assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
     const char *at = p.access_token;
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, NULL), GH_OK);
     /* At exp the cached entry is gone; beyond the leeway the verifier refuses too. */
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000 + 1800 + 61, &c, &ss),
-                     GH_ERR_AUTH);
+    assert_int_equal(
+        gh_session_authenticate(&f->auth, at, strlen(at), 1000 + 1800 + 61, &c, &ss, NULL),
+        GH_ERR_AUTH);
     gh_token_pair_release(&p);
 }
 
@@ -144,21 +146,21 @@ static void test_cache_never_outlives_revocation(void **state)
     struct gh_session ss;
     assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
     const char *at = p.access_token;
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, NULL), GH_OK);
     assert_int_equal(gh_store_session_revoke(f->store, p.session_id, NULL, "logout", 1001), GH_OK);
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss, NULL),
                      GH_ERR_AUTH);
     /* Logout by refresh token of another session. */
     struct gh_token_pair q;
     assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &q), GH_OK);
-    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token),
-                                             1003, &c, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token), 1003,
+                                             &c, &ss, NULL),
                      GH_OK);
-    assert_int_equal(gh_session_revoke_by_refresh(&f->auth, q.refresh_token, GH_REFRESH_TOKEN_LEN,
-                                                  1004, &ss),
-                     GH_OK);
-    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token),
-                                             1005, &c, &ss),
+    assert_int_equal(
+        gh_session_revoke_by_refresh(&f->auth, q.refresh_token, GH_REFRESH_TOKEN_LEN, 1004, &ss),
+        GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token), 1005,
+                                             &c, &ss, NULL),
                      GH_ERR_AUTH);
     gh_token_pair_release(&p);
     gh_token_pair_release(&q);
@@ -172,19 +174,19 @@ static void test_cache_never_outlives_key_withdrawal(void **state)
     struct gh_session ss;
     assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
     const char *at = p.access_token;
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, NULL), GH_OK);
     char kid[GH_KID_MAX + 1];
     snprintf(kid, sizeof kid, "%s", c.kid);
     /* Withdraw the key in the store only (as the CLI does from another process): the running
      * keyring still holds it, the cache still holds the token — and it is refused at once. */
     assert_int_equal(gh_keys_revoke(f->store, f->kw, kid, 1001), GH_OK);
-    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss, NULL),
                      GH_ERR_AUTH);
     /* After reload, a new key signs and its tokens work; the old kid is gone from the JWKS. */
     assert_int_equal(gh_keys_load(f->store, f->kw, 1002, 1800, f->kr), GH_OK);
     assert_int_equal(gh_session_start(&f->auth, f->user.id, 1003, &q), GH_OK);
-    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token),
-                                             1004, &c, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token), 1004,
+                                             &c, &ss, NULL),
                      GH_OK);
     assert_string_not_equal(c.kid, kid);
     json_t *jwks = NULL;
@@ -204,8 +206,8 @@ static void test_rotation_publishes_before_signing(void **state)
     struct gh_jwt_claims c1, c2;
     struct gh_session ss;
     assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
-    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token),
-                                             1000, &c1, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token), 1000,
+                                             &c1, &ss, NULL),
                      GH_OK);
     gh_token_pair_release(&p);
     char next[GH_KID_MAX + 1];
@@ -217,16 +219,16 @@ static void test_rotation_publishes_before_signing(void **state)
     json_decref(jwks);
     /* Published but not yet signing. */
     assert_int_equal(gh_session_start(&f->auth, f->user.id, 1001, &p), GH_OK);
-    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token),
-                                             1001, &c2, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token), 1001,
+                                             &c2, &ss, NULL),
                      GH_OK);
     assert_string_equal(c2.kid, c1.kid);
     gh_token_pair_release(&p);
     /* After activation the new key signs; the old one still verifies its tokens. */
     assert_int_equal(gh_keys_load(f->store, f->kw, 1601, 1800, f->kr), GH_OK);
     assert_int_equal(gh_session_start(&f->auth, f->user.id, 1601, &p), GH_OK);
-    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token),
-                                             1601, &c2, &ss),
+    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token), 1601,
+                                             &c2, &ss, NULL),
                      GH_OK);
     assert_string_equal(c2.kid, next);
     gh_token_pair_release(&p);
