@@ -74,6 +74,10 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
     if (cfg->token_cache_size > 0 &&
         (rc = gh_tokencache_new((size_t)cfg->token_cache_size, &app->cache)) != GH_OK)
         return rc;
+    if (cfg->token_cache_size > 0 &&
+        (rc = gh_sessioncache_new((size_t)cfg->token_cache_size / 4 + 1, 5, &app->sessions)) !=
+            GH_OK)
+        return rc;
     app->refresh_key = sodium_malloc(32);
     if (!app->refresh_key)
         return GH_ERR_NOMEM;
@@ -105,6 +109,7 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
     app->auth.store = app->store;
     app->auth.keyring = app->keyring;
     app->auth.cache = app->cache;
+    app->auth.sessions = app->sessions;
     app->auth.refresh_key = app->refresh_key;
     app->auth.iss = cfg->issuer;
     app->auth.aud = cfg->audience;
@@ -121,6 +126,7 @@ void gh_app_release(struct gh_app *app)
         pthread_join(app->ticker, NULL);
     gh_hashpool_free(app->pool);
     gh_tokencache_free(app->cache);
+    gh_sessioncache_free(app->sessions);
     gh_keyring_free(app->keyring);
     gh_keywrap_free(app->keywrap);
     sodium_free(app->refresh_key);

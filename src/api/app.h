@@ -22,6 +22,7 @@ struct gh_app {
     struct gh_keywrap *keywrap;
     struct gh_keyring *keyring;
     struct gh_tokencache *cache;
+    struct gh_sessioncache *sessions;
     struct gh_hashpool *pool;
     unsigned char *refresh_key; /* sodium_malloc, 32 bytes */
     struct gh_auth auth;

@@ -129,9 +129,20 @@ gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_
         if (rc != GH_OK)
             return rc == GH_ERR_NOMEM ? rc : GH_ERR_AUTH;
     }
+    struct gh_user local_user;
+    struct gh_user *user = out_user ? out_user : &local_user;
+    /* Read the epoch before storage: a revocation committed after the read bumps it past us. */
+    uint64_t epoch = gh_store_epoch(a->store);
+    if (a->sessions &&
+        gh_sessioncache_get(a->sessions, out->sid, out->kid, epoch, now, out_session, user)) {
+        if (!gh_session_is_active(out_session, now, a->idle_timeout) ||
+            strcmp(out_session->user_id, out->sub) != 0)
+            return GH_ERR_AUTH;
+        return GH_OK;
+    }
     bool key_revoked = false;
     gh_err rc =
-        gh_store_access_check(a->store, out->sid, out->kid, out_session, out_user, &key_revoked);
+        gh_store_access_check(a->store, out->sid, out->kid, out_session, user, &key_revoked);
     if (rc == GH_ERR_NOT_FOUND)
         return GH_ERR_AUTH;
     if (rc != GH_OK)
@@ -146,6 +157,8 @@ gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_
         return GH_ERR_AUTH;
     if (!cached && a->cache)
         gh_tokencache_put(a->cache, token, len, out);
+    if (a->sessions)
+        gh_sessioncache_put(a->sessions, out->kid, epoch, now, out_session, user);
     return GH_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "auth/jwt.h"
+#include "auth/sessioncache.h"
 #include "core/err.h"
 #include "store/store.h"
 
@@ -19,6 +20,7 @@ struct gh_auth {
     struct gh_store *store;
     struct gh_keyring *keyring;
     struct gh_tokencache *cache;      /* NULL: every token is fully verified */
+    struct gh_sessioncache *sessions; /* NULL: every request reads the session from storage */
     const unsigned char *refresh_key; /* 32 bytes: keyed hash of refresh tokens */
     const char *iss;
     const char *aud;

@@ -150,6 +150,14 @@ GH_MUST_USE gh_err gh_store_wrapped_key_put_if_absent(struct gh_store *s, const 
                                                       const char *text, int64_t now,
                                                       char out[GH_HASH_TEXT_MAX + 1]);
 
+/* The revocation epoch: a number every process using this database sees change as soon as any
+ * of them commits something that can turn an accepted access token into a refused one (a
+ * session revoked, a password change, a refresh-token replay, a key withdrawn or retired).
+ * Caches of authentication decisions stamp entries with it and drop them when it moves. For
+ * SQLite it lives in a small shared mapping beside the database file ("<db>-epoch"), so it costs
+ * one memory load to read. */
+uint64_t gh_store_epoch(struct gh_store *s);
+
 /* Change counters that running instances poll ("keys"). */
 GH_MUST_USE gh_err gh_store_counter_get(struct gh_store *s, const char *name, int64_t *out);
 GH_MUST_USE gh_err gh_store_counter_bump(struct gh_store *s, const char *name);

@@ -1,10 +1,15 @@
 /* The SQLite backend of store.h: a fixed pool of connections (WAL, synchronous=FULL, foreign
  * keys, secure_delete), each with its own cache of prepared statements built from literal SQL.
  * Lifetime: connections live as long as the gh_store; a statement is reset before release. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -115,6 +120,7 @@ struct conn {
 };
 
 struct gh_store {
+    _Atomic uint64_t *epoch; /* shared mapping of "<db>-epoch" */
     struct conn conns[POOL_SIZE];
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -193,6 +199,38 @@ static gh_err conn_open(struct gh_store *s, struct conn *c)
                              "PRAGMA trusted_schema=OFF;");
 }
 
+/* Map "<db>-epoch" (created 0600 on first use) shared between every process of this database. */
+static gh_err epoch_map(struct gh_store *s)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s-epoch", s->path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return GH_ERR_STORE;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (st.st_size < 8 && ftruncate(fd, 8) != 0)) {
+        close(fd);
+        return GH_ERR_STORE;
+    }
+    void *m = mmap(NULL, 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return GH_ERR_STORE;
+    s->epoch = m;
+    return GH_OK;
+}
+
+/* Called after a commit that may refuse tokens accepted before it. */
+static void epoch_bump(struct gh_store *s)
+{
+    atomic_fetch_add(s->epoch, 1);
+}
+
+uint64_t gh_store_epoch(struct gh_store *s)
+{
+    return atomic_load(s->epoch);
+}
+
 gh_err gh_store_open(const char *url, struct gh_store **out)
 {
     if (strncmp(url, "sqlite:", 7) != 0)
@@ -207,6 +245,11 @@ gh_err gh_store_open(const char *url, struct gh_store **out)
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    gh_err erc = epoch_map(s);
+    if (erc != GH_OK) {
+        gh_store_free(s);
+        return erc;
+    }
     for (int i = 0; i < POOL_SIZE; i++) {
         gh_err rc = conn_open(s, &s->conns[i]);
         if (rc != GH_OK) {
@@ -229,6 +272,8 @@ void gh_store_free(struct gh_store *s)
     }
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
+    if (s->epoch)
+        munmap((void *)s->epoch, 8);
     gh_free(s);
 }
 
@@ -545,6 +590,8 @@ gh_err gh_store_user_set_password(struct gh_store *s, const char *user_id, const
 out:
     if (rc != GH_OK)
         rollback(c);
+    if (rc == GH_OK && revoke_other_sessions)
+        epoch_bump(s);
     release(s, c);
     return rc;
 }
@@ -744,6 +791,8 @@ out:
         rollback(c);
         *out = GH_ROTATE_INVALID;
     }
+    if (rc == GH_OK && *out == GH_ROTATE_REUSED)
+        epoch_bump(s);
     release(s, c);
     return rc;
 }
@@ -776,6 +825,8 @@ gh_err gh_store_session_revoke(struct gh_store *s, const char *id, const char *u
 out:
     if (rc != GH_OK)
         rollback(c);
+    if (rc == GH_OK)
+        epoch_bump(s);
     release(s, c);
     return rc;
 }
@@ -844,6 +895,8 @@ gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason, int6
         if (rc == GH_OK && out_n)
             *out_n = (long)sqlite3_changes(c->db);
     }
+    if (rc == GH_OK)
+        epoch_bump(s);
     release(s, c);
     return rc;
 }
@@ -1019,6 +1072,8 @@ gh_err gh_store_key_mark(struct gh_store *s, const char *kid, int64_t retired_at
 out:
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
         rollback(c);
+    if (rc == GH_OK)
+        epoch_bump(s);
     release(s, c);
     return rc;
 }

@@ -20,6 +20,8 @@ struct fx {
     struct gh_keywrap *kw;
     struct gh_keyring *kr;
     struct gh_tokencache *cache;
+    struct gh_sessioncache *sessions;
+    char url[128];
     unsigned char refresh_key[32];
     struct gh_auth auth;
     struct gh_user user;
@@ -31,9 +33,8 @@ static int setup(void **state)
     assert_non_null(f);
     snprintf(f->dir, sizeof f->dir, "/tmp/ghsessXXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    char url[128];
-    snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
-    assert_int_equal(gh_store_open(url, &f->store), GH_OK);
+    snprintf(f->url, sizeof f->url, "sqlite:%s/t.db", f->dir);
+    assert_int_equal(gh_store_open(f->url, &f->store), GH_OK);
     assert_int_equal(gh_store_migrate(f->store, NULL), GH_OK);
     unsigned char master[32];
     randombytes_buf(master, sizeof master);
@@ -42,10 +43,12 @@ static int setup(void **state)
     assert_int_equal(gh_keys_ensure(f->store, f->kw, 1000), GH_OK);
     assert_int_equal(gh_keys_load(f->store, f->kw, 1000, 1800, f->kr), GH_OK);
     assert_int_equal(gh_tokencache_new(1024, &f->cache), GH_OK);
+    assert_int_equal(gh_sessioncache_new(256, 5, &f->sessions), GH_OK);
     randombytes_buf(f->refresh_key, 32);
     f->auth = (struct gh_auth){.store = f->store,
                                .keyring = f->kr,
                                .cache = f->cache,
+                               .sessions = f->sessions,
                                .refresh_key = f->refresh_key,
                                .iss = "https://issuer.test",
                                .aud = "gatehouse",
@@ -65,6 +68,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     gh_tokencache_free(f->cache);
+    gh_sessioncache_free(f->sessions);
     gh_keyring_free(f->kr);
     gh_keywrap_free(f->kw);
     gh_store_free(f->store);
@@ -250,6 +254,81 @@ static void test_wrong_master_key_cannot_load(void **state)
     gh_keywrap_free(kw);
 }
 
+/* Another process (a second store handle on the same file, as the CLI or another server on the
+ * host would have) revokes: the caches of this one must refuse at once, not after a poll. */
+static void test_revocation_by_another_process_is_seen_at_once(void **state)
+{
+    struct fx *f = *state;
+    struct gh_token_pair p;
+    struct gh_jwt_claims c;
+    struct gh_session ss;
+    struct gh_user u;
+    struct gh_store *other = NULL;
+    assert_int_equal(gh_store_open(f->url, &other), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    const char *at = p.access_token;
+    /* Twice: the second answer comes from both caches, with the user's profile. */
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, &u), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1001, &c, &ss, &u), GH_OK);
+    assert_string_equal(u.email, "s@example.com");
+    assert_string_equal(u.id, f->user.id);
+    uint64_t e0 = gh_store_epoch(f->store);
+    assert_int_equal(gh_store_session_revoke(other, p.session_id, NULL, "logout", 1002), GH_OK);
+    assert_true(gh_store_epoch(f->store) > e0);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss, &u),
+                     GH_ERR_AUTH);
+    gh_token_pair_release(&p);
+
+    /* The same for revoke-all and for a key withdrawal made elsewhere. */
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1003, &p), GH_OK);
+    at = p.access_token;
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1003, &c, &ss, NULL), GH_OK);
+    long n = 0;
+    assert_int_equal(gh_store_sessions_revoke_all(other, "all", 1004, &n), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1004, &c, &ss, NULL),
+                     GH_ERR_AUTH);
+    gh_token_pair_release(&p);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1005, &p), GH_OK);
+    at = p.access_token;
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1005, &c, &ss, NULL), GH_OK);
+    assert_int_equal(gh_store_key_mark(other, c.kid, 0, 1006), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1006, &c, &ss, NULL),
+                     GH_ERR_AUTH);
+    gh_token_pair_release(&p);
+    gh_store_free(other);
+}
+
+static void test_session_cache_bounds(void **state)
+{
+    (void)state;
+    struct gh_sessioncache *sc = NULL;
+    assert_int_equal(gh_sessioncache_new(8, 5, &sc), GH_OK);
+    struct gh_session ss = {.created_at = 1, .last_used_at = 1, .expires_at = 100};
+    struct gh_session out;
+    struct gh_user u = {0}, got;
+    snprintf(ss.id, sizeof ss.id, "AAAAAAAAAAAAAAAAAAAAAA");
+    snprintf(ss.user_id, sizeof ss.user_id, "BBBBBBBBBBBBBBBBBBBBBA");
+    snprintf(u.email, sizeof u.email, "x@example.com");
+    gh_sessioncache_put(sc, "kid1", 7, 10, &ss, &u);
+    assert_true(gh_sessioncache_get(sc, ss.id, "kid1", 7, 15, &out, &got));
+    assert_string_equal(got.email, "x@example.com");
+    assert_false(gh_sessioncache_get(sc, ss.id, "kid2", 7, 15, &out, &got)); /* other key */
+    gh_sessioncache_put(sc, "kid1", 7, 10, &ss, &u);
+    assert_false(gh_sessioncache_get(sc, ss.id, "kid1", 8, 11, &out, &got)); /* epoch moved */
+    gh_sessioncache_put(sc, "kid1", 7, 10, &ss, &u);
+    assert_false(gh_sessioncache_get(sc, ss.id, "kid1", 7, 16, &out, &got)); /* too old */
+    gh_sessioncache_put(sc, "kid1", 7, 10, &ss, &u);
+    assert_false(gh_sessioncache_get(sc, ss.id, "kid1", 7, 9, &out, &got)); /* clock went back */
+    /* Many distinct sessions: bounded, no crash, the newest are found. */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(ss.id, sizeof ss.id, "S%021d", i);
+        gh_sessioncache_put(sc, "kid1", 7, 20 + i, &ss, &u);
+    }
+    assert_true(gh_sessioncache_get(sc, ss.id, "kid1", 7, 1020, &out, &got));
+    assert_int_equal(gh_sessioncache_new(0, 5, &sc), GH_ERR_INVALID);
+    gh_sessioncache_free(sc);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -261,6 +340,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_never_outlives_key_withdrawal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_publishes_before_signing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_master_key_cannot_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revocation_by_another_process_is_seen_at_once, setup,
+                                        teardown),
+        cmocka_unit_test(test_session_cache_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,148 @@
+/* Owns the session cache: 4-way buckets keyed by SipHash (random key) of the session id, under
+ * striped mutexes. Holds no secret: session ids, user ids and profile fields already returned
+ * to the user. Trust boundary: sid/kid come from verified tokens only. */
+#include <pthread.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "auth/jwt.h"
+#include "auth/sessioncache.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+#define SC_WAYS 4
+#define SC_STRIPES 64
+#define SC_MAX_CAPACITY ((size_t)1 << 20)
+
+struct sc_entry {
+    bool used;
+    uint64_t epoch;
+    int64_t fetched_at;
+    char kid[GH_KID_MAX + 1];
+    struct gh_session session;
+    char email[GH_EMAIL_MAX + 1];
+    char display_name[GH_DISPLAY_NAME_MAX + 1];
+    bool has_display_name;
+    int64_t user_created_at;
+};
+
+struct gh_sessioncache {
+    size_t nbuckets; /* power of two */
+    int64_t max_age;
+    unsigned char key[crypto_shorthash_KEYBYTES];
+    pthread_mutex_t locks[SC_STRIPES];
+    struct sc_entry *entries; /* nbuckets * SC_WAYS */
+};
+
+gh_err gh_sessioncache_new(size_t capacity, int64_t max_age, struct gh_sessioncache **out)
+{
+    if (capacity == 0 || capacity > SC_MAX_CAPACITY || max_age < 0)
+        return GH_ERR_INVALID;
+    size_t nb = 1;
+    while (nb * SC_WAYS < capacity)
+        nb <<= 1;
+    struct gh_sessioncache *c = gh_calloc(1, sizeof *c);
+    if (!c)
+        return GH_ERR_NOMEM;
+    c->entries = gh_calloc(nb * SC_WAYS, sizeof *c->entries);
+    if (!c->entries) {
+        gh_free(c);
+        return GH_ERR_NOMEM;
+    }
+    c->nbuckets = nb;
+    c->max_age = max_age;
+    randombytes_buf(c->key, sizeof c->key);
+    for (size_t i = 0; i < SC_STRIPES; i++)
+        pthread_mutex_init(&c->locks[i], NULL);
+    *out = c;
+    return GH_OK;
+}
+
+void gh_sessioncache_free(struct gh_sessioncache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < SC_STRIPES; i++)
+        pthread_mutex_destroy(&c->locks[i]);
+    gh_free(c->entries);
+    gh_free(c);
+}
+
+static size_t bucket_of(const struct gh_sessioncache *c, const char *sid)
+{
+    unsigned char h[crypto_shorthash_BYTES];
+    uint64_t v;
+    crypto_shorthash(h, (const unsigned char *)sid, strlen(sid), c->key);
+    memcpy(&v, h, sizeof v);
+    return (size_t)(v & (uint64_t)(c->nbuckets - 1));
+}
+
+bool gh_sessioncache_get(struct gh_sessioncache *c, const char *sid, const char *kid,
+                         uint64_t epoch, int64_t now, struct gh_session *out,
+                         struct gh_user *out_user)
+{
+    size_t b = bucket_of(c, sid);
+    pthread_mutex_t *mu = &c->locks[b % SC_STRIPES];
+    bool hit = false;
+    pthread_mutex_lock(mu);
+    for (size_t w = 0; w < SC_WAYS; w++) {
+        struct sc_entry *e = &c->entries[b * SC_WAYS + w];
+        if (!e->used || strcmp(e->session.id, sid) != 0)
+            continue;
+        if (e->epoch != epoch || now < e->fetched_at || now - e->fetched_at > c->max_age ||
+            strcmp(e->kid, kid) != 0) {
+            e->used = false; /* stale: the next request reads storage */
+            break;
+        }
+        *out = e->session;
+        if (out_user) {
+            memset(out_user, 0, sizeof *out_user);
+            memcpy(out_user->id, e->session.user_id, sizeof out_user->id);
+            memcpy(out_user->email, e->email, sizeof out_user->email);
+            memcpy(out_user->display_name, e->display_name, sizeof out_user->display_name);
+            out_user->has_display_name = e->has_display_name;
+            out_user->created_at = e->user_created_at;
+        }
+        hit = true;
+        break;
+    }
+    pthread_mutex_unlock(mu);
+    return hit;
+}
+
+void gh_sessioncache_put(struct gh_sessioncache *c, const char *kid, uint64_t epoch, int64_t now,
+                         const struct gh_session *ss, const struct gh_user *user)
+{
+    if (strlen(kid) > GH_KID_MAX)
+        return;
+    size_t b = bucket_of(c, ss->id);
+    pthread_mutex_t *mu = &c->locks[b % SC_STRIPES];
+    pthread_mutex_lock(mu);
+    struct sc_entry *slot = NULL, *oldest = NULL;
+    for (size_t w = 0; w < SC_WAYS; w++) {
+        struct sc_entry *e = &c->entries[b * SC_WAYS + w];
+        if (e->used && strcmp(e->session.id, ss->id) == 0) {
+            slot = e;
+            break;
+        }
+        if (!e->used && !slot)
+            slot = e;
+        if (e->used && (!oldest || e->fetched_at < oldest->fetched_at))
+            oldest = e;
+    }
+    if (!slot)
+        slot = oldest;
+    memset(slot, 0, sizeof *slot);
+    slot->used = true;
+    slot->epoch = epoch;
+    slot->fetched_at = now;
+    memcpy(slot->kid, kid, strlen(kid) + 1);
+    slot->session = *ss;
+    if (user) {
+        memcpy(slot->email, user->email, sizeof slot->email);
+        memcpy(slot->display_name, user->display_name, sizeof slot->display_name);
+        slot->has_display_name = user->has_display_name;
+        slot->user_created_at = user->created_at;
+    }
+    pthread_mutex_unlock(mu);
+}
