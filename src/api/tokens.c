@@ -78,10 +78,8 @@ static void login_run(void *ctx)
         gh_password_needs_rehash(&app->pw, u.password_hash) &&
         gh_password_hash(&app->pw, j->pw.buf, j->pw.len, newhash, sizeof newhash) == GH_OK;
     gh_api_secret_wipe(&j->pw);
-    rc = gh_store_user_login_succeeded(app->store, u.id, rehash ? newhash : NULL, now);
+    rc = gh_session_start(&app->auth, u.id, now, rehash ? newhash : NULL, &pair);
     sodium_memzero(newhash, sizeof newhash);
-    if (rc == GH_OK)
-        rc = gh_session_start(&app->auth, u.id, now, &pair);
     if (rc != GH_OK) {
         gh_http_reply_error(j->req, rc, NULL);
         goto out;

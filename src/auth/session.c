@@ -47,7 +47,7 @@ static gh_err sign_access(const struct gh_auth *a, const char *user_id, const ch
 }
 
 gh_err gh_session_start(const struct gh_auth *a, const char *user_id, int64_t now,
-                        struct gh_token_pair *out)
+                        const char *new_password_hash, struct gh_token_pair *out)
 {
     struct gh_session ss;
     char hash[GH_TOKEN_HASH_HEX + 1];
@@ -60,7 +60,7 @@ gh_err gh_session_start(const struct gh_auth *a, const char *user_id, int64_t no
     ss.expires_at = now + a->max_lifetime;
     new_refresh_token(out->refresh_token);
     gh_session_refresh_hash(a, out->refresh_token, GH_REFRESH_TOKEN_LEN, hash);
-    gh_err rc = gh_store_session_create(a->store, &ss, hash);
+    gh_err rc = gh_store_session_create(a->store, &ss, hash, new_password_hash);
     if (rc == GH_OK)
         rc = sign_access(a, user_id, ss.id, now, out);
     if (rc != GH_OK) {

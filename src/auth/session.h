@@ -39,8 +39,9 @@ struct gh_token_pair {
 /* Wipe and free what a pair holds. NULL-safe. */
 void gh_token_pair_release(struct gh_token_pair *p);
 
+/* Start a session after a successful login (new_password_hash: a rehash to store, or NULL). */
 GH_MUST_USE gh_err gh_session_start(const struct gh_auth *a, const char *user_id, int64_t now,
-                                    struct gh_token_pair *out);
+                                    const char *new_password_hash, struct gh_token_pair *out);
 
 /* Rotate. GH_OK + GH_ROTATE_OK fills out; GH_ROTATE_INVALID / GH_ROTATE_REUSED (the family is
  * now revoked) come with GH_ERR_AUTH. out_session (may be NULL) receives the session. */

@@ -58,10 +58,6 @@ GH_MUST_USE gh_err gh_store_user_set_password(struct gh_store *s, const char *us
                                               const char *hash, int64_t now,
                                               bool revoke_other_sessions,
                                               const char *keep_session_id);
-/* Record a successful login; new_hash (may be NULL) replaces the stored hash (rehash upgrade). */
-GH_MUST_USE gh_err gh_store_user_login_succeeded(struct gh_store *s, const char *user_id,
-                                                 const char *new_hash, int64_t now);
-
 struct gh_session {
     char id[GH_ID_LEN + 1];
     char user_id[GH_ID_LEN + 1];
@@ -74,9 +70,11 @@ struct gh_session {
 /* Is the session usable at now (not revoked, within absolute and idle limits)? */
 bool gh_session_is_active(const struct gh_session *ss, int64_t now, int64_t idle_timeout);
 
-/* Insert a session and its first refresh token (hash) in one transaction. */
+/* A successful login, in one transaction (one durable commit): record the user's last login,
+ * replace the password hash when new_password_hash is non-NULL (rehash upgrade), and insert the
+ * session and its first refresh token (hash). */
 GH_MUST_USE gh_err gh_store_session_create(struct gh_store *s, const struct gh_session *ss,
-                                           const char *refresh_hash);
+                                           const char *refresh_hash, const char *new_password_hash);
 
 enum gh_rotate_result {
     GH_ROTATE_OK,      /* old token consumed, new token stored */

@@ -596,23 +596,6 @@ out:
     return rc;
 }
 
-gh_err gh_store_user_login_succeeded(struct gh_store *s, const char *user_id, const char *new_hash,
-                                     int64_t now)
-{
-    struct conn *c = acquire(s);
-    gh_err rc = GH_ERR_STORE;
-    sqlite3_stmt *st = stmt(c, new_hash ? S_USER_LOGIN_OK_REHASH : S_USER_LOGIN_OK);
-    if (st) {
-        bind_text(st, 1, user_id);
-        sqlite3_bind_int64(st, 2, now);
-        if (new_hash)
-            bind_text(st, 3, new_hash);
-        rc = exec_done(c, st, "login succeeded");
-    }
-    release(s, c);
-    return rc;
-}
-
 /* ---- sessions and refresh tokens ---- */
 
 bool gh_session_is_active(const struct gh_session *ss, int64_t now, int64_t idle_timeout)
@@ -643,12 +626,23 @@ static gh_err insert_refresh(struct conn *c, const char *hash, const char *sessi
 }
 
 gh_err gh_store_session_create(struct gh_store *s, const struct gh_session *ss,
-                               const char *refresh_hash)
+                               const char *refresh_hash, const char *new_password_hash)
 {
     struct conn *c = acquire(s);
     gh_err rc;
     sqlite3_stmt *st;
     if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    rc = GH_ERR_STORE;
+    if (!(st = stmt(c, new_password_hash ? S_USER_LOGIN_OK_REHASH : S_USER_LOGIN_OK)))
+        goto out;
+    bind_text(st, 1, ss->user_id);
+    sqlite3_bind_int64(st, 2, ss->created_at);
+    if (new_password_hash)
+        bind_text(st, 3, new_password_hash);
+    if ((rc = exec_done(c, st, "login succeeded")) != GH_OK)
+        goto out;
+    if ((rc = changes_or_not_found(c)) != GH_OK)
         goto out;
     rc = GH_ERR_STORE;
     if (!(st = stmt(c, S_SESS_INSERT)))

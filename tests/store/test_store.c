@@ -74,11 +74,20 @@ static void test_users(void **state)
     assert_int_equal(gh_store_user_insert(s, &q), GH_OK);
     assert_int_equal(gh_store_user_find_by_email_key(s, q.email_key, &got), GH_OK);
     assert_int_equal(gh_store_user_get(s, u.id, &got), GH_OK);
-    /* Login success with a rehash replaces the hash. */
-    assert_int_equal(gh_store_user_login_succeeded(s, u.id, "$argon2id$new", 2000), GH_OK);
+    /* A login records itself with its session; a rehash replaces the hash in the same commit. */
+    struct gh_session ls = {.created_at = 2000, .last_used_at = 2000, .expires_at = 3000};
+    gh_random_id(ls.id);
+    snprintf(ls.user_id, sizeof ls.user_id, "%s", u.id);
+    assert_int_equal(gh_store_session_create(s, &ls, "login-rt", "$argon2id$new"), GH_OK);
     assert_int_equal(gh_store_user_get(s, u.id, &got), GH_OK);
     assert_string_equal(got.password_hash, "$argon2id$new");
     assert_int_equal(got.last_login_at, 2000);
+    /* A session for a user who does not exist is refused whole: no session row is left. */
+    struct gh_session orphan = ls;
+    gh_random_id(orphan.id);
+    snprintf(orphan.user_id, sizeof orphan.user_id, "ZZZZZZZZZZZZZZZZZZZZZA");
+    assert_int_equal(gh_store_session_create(s, &orphan, "orphan-rt", NULL), GH_ERR_NOT_FOUND);
+    assert_int_equal(gh_store_session_get(s, orphan.id, &ls), GH_ERR_NOT_FOUND);
 }
 
 static void test_insert_all_is_atomic(void **state)
@@ -104,7 +113,7 @@ static void new_session(struct gh_store *s, const char *user_id, int64_t now, co
     snprintf(ss->user_id, sizeof ss->user_id, "%s", user_id);
     ss->created_at = ss->last_used_at = now;
     ss->expires_at = now + 1000;
-    assert_int_equal(gh_store_session_create(s, ss, rt), GH_OK);
+    assert_int_equal(gh_store_session_create(s, ss, rt, NULL), GH_OK);
 }
 
 static void test_rotation_and_reuse(void **state)

@@ -86,7 +86,7 @@ static void test_start_authenticate_refresh(void **state)
     struct gh_jwt_claims c;
     struct gh_session ss;
     enum gh_rotate_result r;
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p1), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, NULL, &p1), GH_OK);
     assert_int_equal(strlen(p1.refresh_token), GH_REFRESH_TOKEN_LEN);
     assert_int_equal(p1.expires_in, 1800);
     const char *at = p1.access_token;
@@ -132,7 +132,7 @@ static void test_cache_never_outlives_exp(void **state)
     struct gh_token_pair p;
     struct gh_jwt_claims c;
     struct gh_session ss;
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, NULL, &p), GH_OK);
     const char *at = p.access_token;
     assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, NULL), GH_OK);
     /* At exp the cached entry is gone; beyond the leeway the verifier refuses too. */
@@ -148,7 +148,7 @@ static void test_cache_never_outlives_revocation(void **state)
     struct gh_token_pair p;
     struct gh_jwt_claims c;
     struct gh_session ss;
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, NULL, &p), GH_OK);
     const char *at = p.access_token;
     assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, NULL), GH_OK);
     assert_int_equal(gh_store_session_revoke(f->store, p.session_id, NULL, "logout", 1001), GH_OK);
@@ -156,7 +156,7 @@ static void test_cache_never_outlives_revocation(void **state)
                      GH_ERR_AUTH);
     /* Logout by refresh token of another session. */
     struct gh_token_pair q;
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &q), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, NULL, &q), GH_OK);
     assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token), 1003,
                                              &c, &ss, NULL),
                      GH_OK);
@@ -176,7 +176,7 @@ static void test_cache_never_outlives_key_withdrawal(void **state)
     struct gh_token_pair p, q;
     struct gh_jwt_claims c;
     struct gh_session ss;
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, NULL, &p), GH_OK);
     const char *at = p.access_token;
     assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, NULL), GH_OK);
     char kid[GH_KID_MAX + 1];
@@ -188,7 +188,7 @@ static void test_cache_never_outlives_key_withdrawal(void **state)
                      GH_ERR_AUTH);
     /* After reload, a new key signs and its tokens work; the old kid is gone from the JWKS. */
     assert_int_equal(gh_keys_load(f->store, f->kw, 1002, 1800, f->kr), GH_OK);
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1003, &q), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1003, NULL, &q), GH_OK);
     assert_int_equal(gh_session_authenticate(&f->auth, q.access_token, strlen(q.access_token), 1004,
                                              &c, &ss, NULL),
                      GH_OK);
@@ -209,7 +209,7 @@ static void test_rotation_publishes_before_signing(void **state)
     struct gh_token_pair p;
     struct gh_jwt_claims c1, c2;
     struct gh_session ss;
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, NULL, &p), GH_OK);
     assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token), 1000,
                                              &c1, &ss, NULL),
                      GH_OK);
@@ -222,7 +222,7 @@ static void test_rotation_publishes_before_signing(void **state)
     assert_int_equal(json_array_size(json_object_get(jwks, "keys")), 2);
     json_decref(jwks);
     /* Published but not yet signing. */
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1001, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1001, NULL, &p), GH_OK);
     assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token), 1001,
                                              &c2, &ss, NULL),
                      GH_OK);
@@ -230,7 +230,7 @@ static void test_rotation_publishes_before_signing(void **state)
     gh_token_pair_release(&p);
     /* After activation the new key signs; the old one still verifies its tokens. */
     assert_int_equal(gh_keys_load(f->store, f->kw, 1601, 1800, f->kr), GH_OK);
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1601, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1601, NULL, &p), GH_OK);
     assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token), 1601,
                                              &c2, &ss, NULL),
                      GH_OK);
@@ -265,7 +265,7 @@ static void test_revocation_by_another_process_is_seen_at_once(void **state)
     struct gh_user u;
     struct gh_store *other = NULL;
     assert_int_equal(gh_store_open(f->url, &other), GH_OK);
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, NULL, &p), GH_OK);
     const char *at = p.access_token;
     /* Twice: the second answer comes from both caches, with the user's profile. */
     assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, &u), GH_OK);
@@ -280,7 +280,7 @@ static void test_revocation_by_another_process_is_seen_at_once(void **state)
     gh_token_pair_release(&p);
 
     /* The same for revoke-all and for a key withdrawal made elsewhere. */
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1003, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1003, NULL, &p), GH_OK);
     at = p.access_token;
     assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1003, &c, &ss, NULL), GH_OK);
     long n = 0;
@@ -288,7 +288,7 @@ static void test_revocation_by_another_process_is_seen_at_once(void **state)
     assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1004, &c, &ss, NULL),
                      GH_ERR_AUTH);
     gh_token_pair_release(&p);
-    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1005, &p), GH_OK);
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1005, NULL, &p), GH_OK);
     at = p.access_token;
     assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1005, &c, &ss, NULL), GH_OK);
     assert_int_equal(gh_store_key_mark(other, c.kid, 0, 1006), GH_OK);
