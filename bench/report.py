@@ -105,6 +105,8 @@ def main():
       f"p99 {ms(f(r,'nginx2_p99_us'))} | baseline | — |")
     w(f"| 2 | GET /v1/me, {r.get('tokens','?')} distinct tokens rotated, wrk -t1 -c32 | {me_rps:,.0f} req/s; "
       f"p50 {ms(f(r,'me_p50_us'))}, p99 {ms(me_p99)}; non-2xx/errors {me_errs} | | |")
+    w(f"| 2d | GET /v1/me, first 3 s (cold caches: each token's signature checked, each session read from SQLite) | "
+      f"{f(r,'me_cold_rps'):,.0f} req/s; p50 {ms(f(r,'me_cold_p50_us'))}, p99 {ms(f(r,'me_cold_p99_us'))} | (info) | — |")
     w(f"| 2c | diagnostic: GET /healthz on the same server (no auth, no DB), wrk -t1 -c32 | "
       f"{f(r,'healthz_rps'):,.0f} req/s ({hz_ratio:.1f} % of nginx); p50 {ms(f(r,'healthz_p50_us'))}, "
       f"p99 {ms(f(r,'healthz_p99_us'))} | (info) | — |")
@@ -264,7 +266,7 @@ def main():
     w("")
     w("## Raw output")
     w("")
-    for name, title in (("wrk_nginx.txt", "wrk: nginx"), ("wrk_nginx2.txt", "wrk: nginx, after /v1/me"), ("wrk_healthz.txt", "wrk: GET /healthz"), ("wrk_me.txt", "wrk: GET /v1/me"),
+    for name, title in (("wrk_nginx.txt", "wrk: nginx"), ("wrk_nginx2.txt", "wrk: nginx, after /v1/me"), ("wrk_healthz.txt", "wrk: GET /healthz"), ("wrk_me_cold.txt", "wrk: GET /v1/me, cold first 3 s"), ("wrk_me.txt", "wrk: GET /v1/me"),
                         ("wrk_login.txt", "wrk: POST /v1/token"), ("argon2_1.txt", "argon2_rate, 1 thread"),
                         ("argon2_2.txt", "argon2_rate, 2 threads"), ("argon2_2b.txt", "argon2_rate, 2 threads, after the login run"), ("setup.txt", "user/token setup")):
         w(f"### {title}")

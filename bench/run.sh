@@ -181,7 +181,12 @@ rec cmd_healthz "$CMD_HEALTHZ"
 $CMD_HEALTHZ >"$T/wrk_healthz.txt" 2>&1
 rec_wrk healthz "$T/wrk_healthz.txt"
 
-log "2d. GET /v1/me, $NUSERS tokens rotated"
+log "2d. GET /v1/me, first pass over $NUSERS tokens (cold caches: every token verified, every session read)"
+wrk -t1 -c32 -d3s --latency -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- "$T/tokens.txt" 1 \
+    >"$T/wrk_me_cold.txt" 2>&1
+rec_wrk me_cold "$T/wrk_me_cold.txt"
+
+log "2d. GET /v1/me, $NUSERS tokens rotated (steady state)"
 : >"$T/rss_me.txt"
 sample_rss "$GH_PID" "$T/rss_me.txt" &
 SAMPLER_PID=$!

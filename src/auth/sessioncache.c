@@ -18,6 +18,8 @@ struct sc_entry {
     bool used;
     uint64_t epoch;
     int64_t fetched_at;
+    int64_t stale_at; /* fetched_at + max_age less a random part, so entries filled together
+                         do not all expire in the same second */
     char kid[GH_KID_MAX + 1];
     struct gh_session session;
     char email[GH_EMAIL_MAX + 1];
@@ -89,7 +91,7 @@ bool gh_sessioncache_get(struct gh_sessioncache *c, const char *sid, const char 
         struct sc_entry *e = &c->entries[b * SC_WAYS + w];
         if (!e->used || strcmp(e->session.id, sid) != 0)
             continue;
-        if (e->epoch != epoch || now < e->fetched_at || now - e->fetched_at > c->max_age ||
+        if (e->epoch != epoch || now < e->fetched_at || now > e->stale_at ||
             strcmp(e->kid, kid) != 0) {
             e->used = false; /* stale: the next request reads storage */
             break;
@@ -136,6 +138,8 @@ void gh_sessioncache_put(struct gh_sessioncache *c, const char *kid, uint64_t ep
     slot->used = true;
     slot->epoch = epoch;
     slot->fetched_at = now;
+    slot->stale_at =
+        now + c->max_age - (int64_t)randombytes_uniform((uint32_t)(c->max_age / 2 + 1));
     memcpy(slot->kid, kid, strlen(kid) + 1);
     slot->session = *ss;
     if (user) {

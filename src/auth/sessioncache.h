@@ -1,7 +1,9 @@
 /* A bounded cache of "this session (checked with this signing key) was live, and this is its
  * user", so that an authenticated request needs no storage read. Entries are stamped with the
  * store's revocation epoch and are used only while the epoch is unchanged and for at most
- * max_age seconds (which bounds how stale last_used_at may be for the idle timeout).
+ * max_age seconds (between max_age/2 and max_age, at random, so that entries filled together
+ * are not all re-read together). max_age bounds how stale last_used_at may be, which can only
+ * make a session look idle earlier than it is, never later. Revocations never wait for it.
  * Thread-safe; memory is allocated once. */
 #ifndef GH_AUTH_SESSIONCACHE_H
 #define GH_AUTH_SESSIONCACHE_H
@@ -19,7 +21,7 @@ GH_MUST_USE gh_err gh_sessioncache_new(size_t capacity, int64_t max_age,
                                        struct gh_sessioncache **out);
 void gh_sessioncache_free(struct gh_sessioncache *c);
 
-/* Hit only for the same sid and kid, the same epoch, and fetched ≤ max_age ago.
+/* Hit only for the same sid and kid, the same epoch, and not yet stale.
  * out_user (may be NULL) receives id, email, display name and created_at. */
 bool gh_sessioncache_get(struct gh_sessioncache *c, const char *sid, const char *kid,
                          uint64_t epoch, int64_t now, struct gh_session *out,

@@ -58,11 +58,9 @@ static const struct setting settings[] = {
      "JWT `aud` of access tokens."},
     {"GATEHOUSE_ACCESS_TOKEN_TTL", T_INT, "1800", 60, 86400, OFF(access_token_ttl),
      "Access-token lifetime in seconds."},
-    {"GATEHOUSE_SESSION_IDLE_TIMEOUT", T_INT, "1209600", 300, 31536000,
-     OFF(session_idle_timeout),
+    {"GATEHOUSE_SESSION_IDLE_TIMEOUT", T_INT, "1209600", 300, 31536000, OFF(session_idle_timeout),
      "Seconds a session may go unused (no refresh) before it ends. Default 14 days."},
-    {"GATEHOUSE_SESSION_MAX_LIFETIME", T_INT, "2592000", 300, 31536000,
-     OFF(session_max_lifetime),
+    {"GATEHOUSE_SESSION_MAX_LIFETIME", T_INT, "2592000", 300, 31536000, OFF(session_max_lifetime),
      "Absolute session lifetime in seconds, however active. Default 30 days."},
     {"GATEHOUSE_TRUSTED_PROXIES", T_STRING, "", 0, 0, OFF(trusted_proxies),
      "Comma-separated CIDR list whose X-Forwarded-For/-Proto are believed."},
@@ -72,8 +70,9 @@ static const struct setting settings[] = {
      "Optional `redis://…` for shared counters across instances. Secret."},
     {"GATEHOUSE_MAX_BODY_BYTES", T_INT, "16384", 1024, 1048576, OFF(max_body_bytes),
      "Largest request body accepted; larger gets 413 before it is read."},
-    {"GATEHOUSE_HTTP_THREADS", T_INT, "2", 1, 256, OFF(http_threads),
-     "HTTP worker threads (libmicrohttpd thread pool)."},
+    {"GATEHOUSE_HTTP_THREADS", T_INT, "0", 0, 256, OFF(http_threads),
+     "HTTP worker threads (libmicrohttpd, epoll). 0: half the CPUs, at least 1 — one thread "
+     "serves tens of thousands of token checks a second, and the rest is left to hashing."},
     {"GATEHOUSE_HASH_THREADS", T_INT, "2", 1, 256, OFF(hash_threads),
      "Password-hashing threads (lower scheduling priority). Default suits a 2-core machine."},
     {"GATEHOUSE_HASH_QUEUE", T_INT, "64", 1, 100000, OFF(hash_queue),
@@ -290,8 +289,8 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
                 }
                 gh_err rc = read_secret_file(path, &from_file);
                 if (rc != GH_OK) {
-                    snprintf(err, GH_CONFIG_ERR_MAX, "%s_FILE: cannot read the file (%s)",
-                             s->name, gh_err_name(rc));
+                    snprintf(err, GH_CONFIG_ERR_MAX, "%s_FILE: cannot read the file (%s)", s->name,
+                             gh_err_name(rc));
                     return GH_ERR_CONFIG;
                 }
                 v = from_file;
@@ -311,8 +310,8 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
             if (strcmp(v, "production") == 0)
                 cfg->production = true;
             else if (strcmp(v, "development") != 0) {
-                snprintf(err, GH_CONFIG_ERR_MAX,
-                         "%s: must be \"development\" or \"production\"", s->name);
+                snprintf(err, GH_CONFIG_ERR_MAX, "%s: must be \"development\" or \"production\"",
+                         s->name);
                 return GH_ERR_CONFIG;
             }
             break;
@@ -334,8 +333,8 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
                 snprintf(err, GH_CONFIG_ERR_MAX, "%s: must be a whole number", s->name);
                 rc = GH_ERR_CONFIG;
             } else if (n < s->min || n > s->max) {
-                snprintf(err, GH_CONFIG_ERR_MAX, "%s: must be between %ld and %ld", s->name,
-                         s->min, s->max);
+                snprintf(err, GH_CONFIG_ERR_MAX, "%s: must be between %ld and %ld", s->name, s->min,
+                         s->max);
                 rc = GH_ERR_CONFIG;
             } else {
                 *(long *)((char *)cfg + s->offset) = n;
@@ -363,6 +362,10 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
 
     if (parse_listen(cfg, err) != GH_OK)
         return GH_ERR_CONFIG;
+    if (cfg->http_threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->http_threads = n >= 4 ? n / 2 : 1;
+    }
     if (!cfg->database_url) {
         char buf[4200];
         snprintf(buf, sizeof buf, "sqlite:%s/gatehouse.db", cfg->data_dir);
@@ -376,7 +379,8 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
         return GH_ERR_CONFIG;
     }
     if (cfg->public_url && !url_is_http(cfg->public_url)) {
-        snprintf(err, GH_CONFIG_ERR_MAX, "GATEHOUSE_PUBLIC_URL: must start with https:// or http://");
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_PUBLIC_URL: must start with https:// or http://");
         return GH_ERR_CONFIG;
     }
     if (!cfg->issuer) {
@@ -539,7 +543,8 @@ static gh_err dev_key_load_or_create(const struct gh_config *cfg, unsigned char 
     if (w != (ssize_t)(len + 1) || sync_rc != 0) {
         sodium_memzero(raw, sizeof raw);
         unlink(path);
-        snprintf(err, GH_CONFIG_ERR_MAX, "GATEHOUSE_MASTER_KEY: writing the development key failed");
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_MASTER_KEY: writing the development key failed");
         return GH_ERR_CONFIG;
     }
     unsigned char *k = sodium_malloc(64);
@@ -634,12 +639,18 @@ gh_err gh_config_master_key(const struct gh_config *cfg, unsigned char **out,
 static const char *type_name(enum setting_type t)
 {
     switch (t) {
-    case T_STRING: return "string";
-    case T_SECRET: return "secret";
-    case T_INT: return "integer";
-    case T_BOOL: return "0/1";
-    case T_ENV: return "enum";
-    case T_PATH: return "path";
+    case T_STRING:
+        return "string";
+    case T_SECRET:
+        return "secret";
+    case T_INT:
+        return "integer";
+    case T_BOOL:
+        return "0/1";
+    case T_ENV:
+        return "enum";
+    case T_PATH:
+        return "path";
     }
     return "";
 }
