@@ -333,7 +333,11 @@ int main(int argc, char **argv)
             "usage: gatehouse migrate\n  Apply pending migrations (serve also does at start).\n");
         return 0;
     }
-    if (sodium_init() < 0) {
+    /* libsodium's internal generator (ChaCha20 keyed from the kernel, per thread, re-keyed after
+     * fork) instead of one getrandom() system call per identifier: ids and request ids are
+     * made on every request. */
+    if (randombytes_set_implementation(&randombytes_internal_implementation) != 0 ||
+        sodium_init() < 0) {
         fprintf(stderr, "gatehouse: libsodium failed to initialise\n");
         return 1;
     }

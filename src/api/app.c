@@ -75,7 +75,7 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
         (rc = gh_tokencache_new((size_t)cfg->token_cache_size, &app->cache)) != GH_OK)
         return rc;
     if (cfg->token_cache_size > 0 &&
-        (rc = gh_sessioncache_new((size_t)cfg->token_cache_size / 4 + 1, 60, &app->sessions)) !=
+        (rc = gh_sessioncache_new((size_t)cfg->token_cache_size / 2 + 1, 60, &app->sessions)) !=
             GH_OK)
         return rc;
     app->refresh_key = sodium_malloc(32);

@@ -86,23 +86,34 @@ static const struct gh_route *route_find(struct gh_http_server *srv, const char 
 
 static enum MHD_Result queue_reply(struct gh_http_req *req)
 {
+    /* Most bodies fit a stack buffer: encode there (no growing heap buffer) and let MHD copy. */
+    char small[2048];
     char *text = NULL;
     size_t len = 0;
+    enum MHD_ResponseMemoryMode mode = MHD_RESPMEM_PERSISTENT;
     if (req->reply_body) {
-        text = json_dumps(req->reply_body, JSON_COMPACT);
+        len = json_dumpb(req->reply_body, small, sizeof small, JSON_COMPACT);
+        if (len > 0 && len <= sizeof small) {
+            text = small;
+            mode = MHD_RESPMEM_MUST_COPY;
+        } else {
+            text = json_dumps(req->reply_body, JSON_COMPACT);
+            len = text ? strlen(text) : 0;
+            mode = MHD_RESPMEM_MUST_FREE;
+        }
         if (!text) {
             json_decref(req->reply_body);
             req->reply_body = NULL;
             req->status = 503;
-        } else {
-            len = strlen(text);
+            len = 0;
         }
     }
     struct MHD_Response *resp =
-        text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE)
+        text ? MHD_create_response_from_buffer(len, text, mode)
              : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) {
-        free(text);
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(text);
         return MHD_NO;
     }
     gh_http_apply_headers(req, resp);
