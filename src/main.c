@@ -29,21 +29,23 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gatehouse COMMAND [ARGS]\n\n"
-               "Commands (each reads the same environment as serve):\n"
-               "  serve                     serve the HTTP API (default)\n"
-               "  migrate                   apply pending database migrations\n"
-               "  keys list                 list signing keys and their states\n"
-               "  keys rotate [SECONDS]     add a signing key that activates after SECONDS\n"
-               "                            (default 0: now; it is published in the JWKS at once)\n"
-               "  keys revoke KID           withdraw a signing key at once: removed from the\n"
-               "                            JWKS, every token it signed refused\n"
-               "  users import FILE         import JSON lines {\"email\",\"password_hash\"}\n"
-               "                            (bcrypt, argon2, Django formats); all or nothing\n"
-               "  sessions revoke-all       revoke every session of every user\n"
-               "  config-docs               print the settings table as Markdown\n"
-               "  help, --help              this text and the settings\n\n"
-               "Operator commands work while serve runs.\n\n");
+    fprintf(f,
+            "usage: gatehouse COMMAND [ARGS]\n\n"
+            "Commands (each reads the same environment as serve):\n"
+            "  serve                     serve the HTTP API (default)\n"
+            "  migrate                   apply pending database migrations\n"
+            "  keys list                 list signing keys and their states\n"
+            "  keys rotate [SECONDS]     add a signing key, published in the JWKS at once, that\n"
+            "                            signs after SECONDS (default\n"
+            "                            GATEHOUSE_SIGNING_KEY_PUBLISH_AHEAD; 0: at once)\n"
+            "  keys revoke KID           withdraw a signing key at once: removed from the\n"
+            "                            JWKS, every token it signed refused\n"
+            "  users import FILE         import JSON lines {\"email\",\"password_hash\"}\n"
+            "                            (bcrypt, argon2, Django formats); all or nothing\n"
+            "  sessions revoke-all       revoke every session of every user\n"
+            "  config-docs               print the settings table as Markdown\n"
+            "  help, --help              this text and the settings\n\n"
+            "Operator commands work while serve runs.\n\n");
     gh_config_print_help(f);
 }
 
@@ -209,7 +211,11 @@ static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
     struct gh_keywrap *kw = NULL;
     int code = 1;
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
-        printf("usage: gatehouse keys list | rotate [SECONDS] | revoke KID\n");
+        printf("usage: gatehouse keys list | rotate [SECONDS] | revoke KID\n"
+               "  rotate: the new key is published now and signs after SECONDS (default\n"
+               "  GATEHOUSE_SIGNING_KEY_PUBLISH_AHEAD, 600); the old key stays published until\n"
+               "  its last token expires.\n"
+               "  revoke: emergency withdrawal; every token the key signed is refused at once.\n");
         return argc < 1 ? 2 : 0;
     }
     if (open_ops(cfg, &s, &kw) != 0)
@@ -223,7 +229,7 @@ static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
             goto out;
         }
     } else if (strcmp(argv[0], "rotate") == 0) {
-        long in = 0;
+        long in = cfg->key_publish_ahead;
         if (argc > 1) {
             char *end = NULL;
             errno = 0;

@@ -23,7 +23,12 @@ static void *ticker_main(void *arg)
             continue;
         if (counter == app->keys_counter && now - app->keys_loaded_at < 30)
             continue;
-        gh_err rc = gh_keys_ensure(app->store, app->keywrap, now);
+        char kid[GH_KID_MAX + 1];
+        gh_err rc =
+            gh_keys_rotate_if_due(app->store, app->keywrap, now, app->cfg->key_rotate_interval,
+                                  app->cfg->key_publish_ahead, kid);
+        if (rc == GH_OK)
+            rc = gh_keys_ensure(app->store, app->keywrap, now);
         if (rc == GH_OK)
             rc = gh_keys_load(app->store, app->keywrap, now, app->cfg->access_token_ttl,
                               app->keyring);

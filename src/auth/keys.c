@@ -167,6 +167,30 @@ gh_err gh_keys_rotate(struct gh_store *s, struct gh_keywrap *kw, int64_t now, in
     return store_new_key(s, kw, now, now + (activate_in > 0 ? activate_in : 0), out_kid);
 }
 
+gh_err gh_keys_rotate_if_due(struct gh_store *s, struct gh_keywrap *kw, int64_t now,
+                             int64_t interval, int64_t publish_ahead, char out_kid[GH_KID_MAX + 1])
+{
+    struct gh_stored_key *keys = NULL;
+    size_t n = 0;
+    out_kid[0] = '\0';
+    gh_err rc = gh_store_keys_list(s, &keys, &n);
+    if (rc != GH_OK)
+        return rc;
+    int64_t newest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!keys[i].revoked_at && keys[i].created_at > newest)
+            newest = keys[i].created_at;
+    gh_free(keys);
+    if (interval <= 0 || now < newest + interval)
+        return GH_OK;
+    rc = store_new_key(s, kw, now, now + publish_ahead, out_kid);
+    if (rc == GH_OK)
+        gh_log(GH_LOG_INFO, "scheduled signing-key rotation", NULL, "key_rotated",
+               json_pack("{s:s,s:I}", "kid", out_kid, "activates_at",
+                         (json_int_t)(now + publish_ahead)));
+    return rc;
+}
+
 gh_err gh_keys_revoke(struct gh_store *s, struct gh_keywrap *kw, const char *kid, int64_t now)
 {
     gh_err rc = gh_store_key_mark(s, kid, 0, now);

@@ -26,6 +26,12 @@ GH_MUST_USE gh_err gh_keys_load(struct gh_store *s, struct gh_keywrap *kw, int64
 GH_MUST_USE gh_err gh_keys_rotate(struct gh_store *s, struct gh_keywrap *kw, int64_t now,
                                   int64_t activate_in, char out_kid[GH_KID_MAX + 1]);
 
+/* Scheduled rotation: when the newest live key was created interval seconds ago or more, add a
+ * key that signs publish_ahead seconds from now. *out_kid is "" when nothing was due. */
+GH_MUST_USE gh_err gh_keys_rotate_if_due(struct gh_store *s, struct gh_keywrap *kw, int64_t now,
+                                         int64_t interval, int64_t publish_ahead,
+                                         char out_kid[GH_KID_MAX + 1]);
+
 /* Withdraw kid at once; when no other key can sign, a new one is activated immediately.
  * GH_ERR_NOT_FOUND for an unknown or already revoked kid. */
 GH_MUST_USE gh_err gh_keys_revoke(struct gh_store *s, struct gh_keywrap *kw, const char *kid,

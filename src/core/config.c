@@ -86,6 +86,12 @@ static const struct setting settings[] = {
      "production."},
     {"GATEHOUSE_TOKEN_CACHE_SIZE", T_INT, "65536", 0, 16777216, OFF(token_cache_size),
      "Entries in the verified-token cache (0 disables). Bounded; entries never outlive exp."},
+    {"GATEHOUSE_SIGNING_KEY_PUBLISH_AHEAD", T_INT, "600", 0, 86400, OFF(key_publish_ahead),
+     "Seconds a new signing key is published in the JWKS before it signs (`keys rotate` and "
+     "scheduled rotation), so that resource servers caching the JWKS know it first."},
+    {"GATEHOUSE_SIGNING_KEY_ROTATE_INTERVAL", T_INT, "0", 0, 31536000, OFF(key_rotate_interval),
+     "Rotate the signing key automatically this many seconds after the newest key was created "
+     "(0: only by `gatehouse keys rotate`). E.g. 2592000 for monthly."},
     {"GATEHOUSE_TLS_CERT_PATH", T_PATH, NULL, 0, 0, OFF(tls_cert_path),
      "PEM certificate chain for native TLS (with GATEHOUSE_TLS_KEY_PATH)."},
     {"GATEHOUSE_TLS_KEY_PATH", T_PATH, NULL, 0, 0, OFF(tls_key_path),

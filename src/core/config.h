@@ -40,6 +40,8 @@ struct gh_config {
     long argon2_memlimit_kib;
     bool test_insecure_fast_hash;
     long token_cache_size;
+    long key_publish_ahead;
+    long key_rotate_interval;
     char *tls_cert_path;
     char *tls_key_path;
     char *log_level;

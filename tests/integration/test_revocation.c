@@ -175,7 +175,7 @@ static void test_rotate_now_keeps_old_tokens(void **state)
      * same-second case is test_rotate_in_same_second_new_key_signs) */
     h_sleep_ms(1100);
     struct h_cli_result c;
-    const char *rotate[] = {"keys", "rotate", NULL};
+    const char *rotate[] = {"keys", "rotate", "0", NULL};
     run_cli_ok(rotate, &c);
     h_cli_free(&c);
     /* the ordinary rotation: new tokens get the new key (after reload), old ones stay valid */
@@ -202,7 +202,7 @@ static void test_rotate_in_same_second_new_key_signs(void **state)
     char email[128], kid[64], newkid[64];
     struct h_tokens t;
     h_user_session(&srv, "rotsame", PW, email, sizeof email, &t);
-    const char *rotate[] = {"keys", "rotate", NULL};
+    const char *rotate[] = {"keys", "rotate", "0", NULL};
     for (int round = 0; round < 8; round++) {
         struct h_cli_result c;
         run_cli_ok(rotate, &c);

@@ -243,6 +243,38 @@ static void test_rotation_publishes_before_signing(void **state)
     json_decref(jwks);
 }
 
+static void test_scheduled_rotation(void **state)
+{
+    struct fx *f = *state;
+    char kid[GH_KID_MAX + 1];
+    /* The first key was created at 1000: not due before 1000 + interval. */
+    assert_int_equal(gh_keys_rotate_if_due(f->store, f->kw, 1999, 1000, 300, kid), GH_OK);
+    assert_string_equal(kid, "");
+    assert_int_equal(gh_keys_rotate_if_due(f->store, f->kw, 2000, 1000, 300, kid), GH_OK);
+    assert_int_not_equal(strlen(kid), 0);
+    /* Published at once, signing only after the publish-ahead delay. */
+    assert_int_equal(gh_keys_load(f->store, f->kw, 2001, 1800, f->kr), GH_OK);
+    json_t *jwks = NULL;
+    assert_int_equal(gh_keyring_jwks(f->kr, &jwks), GH_OK);
+    assert_int_equal(json_array_size(json_object_get(jwks, "keys")), 2);
+    json_decref(jwks);
+    struct gh_token_pair p;
+    struct gh_jwt_claims c;
+    struct gh_session ss;
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 2001, NULL, &p), GH_OK);
+    assert_int_equal(gh_session_authenticate(&f->auth, p.access_token, strlen(p.access_token), 2001,
+                                             &c, &ss, NULL),
+                     GH_OK);
+    assert_string_not_equal(c.kid, kid);
+    gh_token_pair_release(&p);
+    /* Not due again until the new key is interval old; interval 0 never rotates. */
+    char again[GH_KID_MAX + 1];
+    assert_int_equal(gh_keys_rotate_if_due(f->store, f->kw, 2500, 1000, 300, again), GH_OK);
+    assert_string_equal(again, "");
+    assert_int_equal(gh_keys_rotate_if_due(f->store, f->kw, 99999, 0, 300, again), GH_OK);
+    assert_string_equal(again, "");
+}
+
 static void test_wrong_master_key_cannot_load(void **state)
 {
     struct fx *f = *state;
@@ -340,6 +372,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_never_outlives_key_withdrawal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_publishes_before_signing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_master_key_cannot_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduled_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_by_another_process_is_seen_at_once, setup,
                                         teardown),
         cmocka_unit_test(test_session_cache_bounds),
