@@ -42,6 +42,7 @@ static void usage(FILE *f)
             "                            JWKS, every token it signed refused\n"
             "  users import FILE         import JSON lines {\"email\",\"password_hash\"}\n"
             "                            (bcrypt, argon2, Django formats); all or nothing\n"
+            "  users unlock ID           lift a user's login lock at once\n"
             "  sessions revoke-all       revoke every session of every user\n"
             "  config-docs               print the settings table as Markdown\n"
             "  help, --help              this text and the settings\n\n"
@@ -267,19 +268,48 @@ out:
     return code;
 }
 
+/* Lift every lock of a user (the account's and its known devices') and forget their failures. */
+static int cmd_users_unlock(const struct gh_config *cfg, const char *id)
+{
+    if (!gh_id_is_valid(id))
+        return fail("users unlock: ID must be a user id (22 characters, as in GET /v1/me)");
+    struct gh_store *s = NULL;
+    struct gh_user u;
+    long n = 0;
+    gh_err rc = gh_store_open(cfg->database_url, &s);
+    if (rc == GH_OK)
+        rc = gh_store_migrate(s, NULL);
+    if (rc == GH_OK)
+        rc = gh_store_user_get(s, id, &u);
+    if (rc == GH_OK)
+        rc = gh_store_throttle_clear_user(s, id, &n);
+    gh_store_free(s);
+    if (rc == GH_ERR_NOT_FOUND)
+        return fail("users unlock: no such user");
+    if (rc != GH_OK)
+        return fail_err("users unlock failed", rc);
+    gh_log_security(GH_LOG_INFO, "account_unlocked", NULL, id, NULL,
+                    json_pack("{s:s,s:I}", "by", "operator", "budgets_cleared", (json_int_t)n));
+    printf("user %s unlocked\n", id);
+    return 0;
+}
+
 static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
 {
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
         printf(
-            "usage: gatehouse users import FILE\n"
+            "usage: gatehouse users import FILE | unlock ID\n"
+            "  unlock ID: lift the account's lock (and its known devices') at once.\n"
             "  FILE: JSON lines {\"email\": \"…\", \"password_hash\": \"…\"}; hashes in bcrypt\n"
             "  ($2a$/$2b$/$2y$), argon2id/argon2i PHC, or Django pbkdf2_sha256$, bcrypt_sha256$,\n"
             "  argon2$ format. Every line is checked first; any bad line is reported and\n"
             "  nothing is imported.\n");
         return argc < 1 ? 2 : 0;
     }
+    if (strcmp(argv[0], "unlock") == 0 && argc == 2)
+        return cmd_users_unlock(cfg, argv[1]);
     if (strcmp(argv[0], "import") != 0 || argc != 2)
-        return fail("usage: gatehouse users import FILE");
+        return fail("usage: gatehouse users import FILE | unlock ID");
     struct gh_store *s = NULL;
     gh_err rc = gh_store_open(cfg->database_url, &s);
     if (rc == GH_OK)

@@ -5,5 +5,5 @@ bin=$1 doc=$2
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 grep '^|' "$doc" >"$tmp"
-"$bin" config-docs | diff -u "$tmp" - || { echo "docs/configuration.md is out of date: regenerate its table with 'gatehouse config-docs'"; exit 1; }
+"$bin" config-docs | diff -u "$tmp" - || { echo "docs/configuration.md is out of date: run scripts/config-docs.sh"; exit 1; }
 echo "configuration docs in sync"

@@ -90,6 +90,17 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
                                   app->refresh_key)) != GH_OK)
         return rc;
 
+    app->device_key = sodium_malloc(32);
+    if (!app->device_key)
+        return GH_ERR_NOMEM;
+    if ((rc = gh_keys_working_key(app->store, app->keywrap, "device_token", now,
+                                  app->device_key)) != GH_OK)
+        return rc;
+    app->lockout.threshold = cfg->lockout_threshold;
+    app->lockout.base_seconds = cfg->lockout_base_seconds;
+    app->lockout.max_seconds = cfg->lockout_max_seconds;
+    app->lockout.forget_after = 86400;
+
     gh_password_params_default(&app->pw);
     app->pw.opslimit = (unsigned long long)cfg->argon2_opslimit;
     app->pw.memlimit = (size_t)cfg->argon2_memlimit_kib * 1024u;
@@ -135,6 +146,7 @@ void gh_app_release(struct gh_app *app)
     gh_keyring_free(app->keyring);
     gh_keywrap_free(app->keywrap);
     sodium_free(app->refresh_key);
+    sodium_free(app->device_key);
     gh_store_free(app->store);
     memset(app, 0, sizeof *app);
 }

@@ -25,6 +25,8 @@ struct gh_app {
     struct gh_sessioncache *sessions;
     struct gh_hashpool *pool;
     unsigned char *refresh_key; /* sodium_malloc, 32 bytes */
+    unsigned char *device_key;  /* sodium_malloc, 32 bytes: MAC of known-device tokens */
+    struct gh_lockout_policy lockout;
     struct gh_auth auth;
     struct gh_password_params pw;
     char dummy_hash[GH_PASSWORD_HASH_MAX + 1];

@@ -120,11 +120,14 @@ void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)
     }
 }
 
-void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p)
+void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p,
+                         const char *device_token)
 {
     json_t *o =
         json_pack("{s:s,s:s,s:I,s:s}", "access_token", p->access_token, "token_type", "Bearer",
                   "expires_in", (json_int_t)p->expires_in, "refresh_token", p->refresh_token);
+    if (o && device_token)
+        json_object_set_new(o, "device_token", json_string(device_token));
     if (!o) {
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
         return;

@@ -26,6 +26,8 @@ json_t *gh_api_time(int64_t t);
 void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
                         void *ctx);
 
-void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p);
+/* The RFC 6749 token response; device_token (may be NULL) is the known-device credential. */
+void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p,
+                         const char *device_token);
 
 #endif

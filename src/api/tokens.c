@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/common.h"
+#include "auth/device.h"
 #include "auth/identity.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -29,7 +30,9 @@ struct login_job {
     struct gh_http_req *req;
     bool form;
     bool email_ok;
+    bool https;
     char email_key[GH_EMAIL_KEY_MAX + 1];
+    char device_token[GH_DEVICE_TOKEN_MAX + 1]; /* as presented, "" when none */
     struct gh_api_secret pw;
 };
 
@@ -38,7 +41,22 @@ static void login_job_free(void *p)
     struct login_job *j = p;
     gh_api_secret_wipe(&j->pw);
     sodium_memzero(j->email_key, sizeof j->email_key);
+    sodium_memzero(j->device_token, sizeof j->device_token);
     gh_free(j);
+}
+
+/* The known-device cookie: __Host- prefixed (Secure, Path=/, no Domain) over HTTPS; plain name
+ * over development HTTP, where browsers would drop a Secure cookie. */
+#define DEVICE_COOKIE_SECURE "__Host-gh_device"
+#define DEVICE_COOKIE_PLAIN "gh_device"
+
+static void set_device_cookie(struct gh_http_req *req, bool https, const char *token)
+{
+    char cookie[GH_DEVICE_TOKEN_MAX + 160];
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s",
+             https ? DEVICE_COOKIE_SECURE : DEVICE_COOKIE_PLAIN, token, GH_DEVICE_TOKEN_LIFETIME,
+             https ? "; Secure" : "");
+    gh_http_add_header(req, "Set-Cookie", cookie);
 }
 
 static void login_run(void *ctx)
@@ -47,9 +65,13 @@ static void login_run(void *ctx)
     struct gh_app *app = j->app;
     struct gh_user u;
     struct gh_token_pair pair;
+    struct gh_throttle t;
+    char subject[8 + GH_ID_LEN + 1] = "x:unknown";
+    char device_id[GH_ID_LEN + 1] = "";
     const char *reason = "unknown_user";
     int64_t now = gh_now();
     memset(&pair, 0, sizeof pair);
+    memset(&u, 0, sizeof u);
     gh_err rc = j->email_ok ? gh_store_user_find_by_email_key(app->store, j->email_key, &u)
                             : GH_ERR_NOT_FOUND;
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND) {
@@ -57,19 +79,54 @@ static void login_run(void *ctx)
         goto out;
     }
     bool known = rc == GH_OK;
-    /* Always run one full hash verification, against the dummy hash when there is no user. */
+    /* Whose failure budget is this? A valid device token for this very account has its own. */
+    bool via_device = known && j->device_token[0] &&
+                      gh_device_check(app->device_key, j->device_token, strlen(j->device_token),
+                                      u.id, now, device_id);
+    if (known)
+        snprintf(subject, sizeof subject, "%s:%s", via_device ? "d" : "u",
+                 via_device ? device_id : u.id);
+    rc = gh_store_throttle_get(app->store, subject, &t);
+    if (rc != GH_OK && rc != GH_ERR_NOT_FOUND) {
+        gh_http_reply_error(j->req, rc, NULL);
+        goto out;
+    }
+    bool had_budget_row = rc == GH_OK;
+    bool locked = had_budget_row && t.locked_until > now;
+    /* Always one full hash verification (the dummy hash when there is no user, the real one even
+     * when locked) and one budget write on failure: every failure looks and lasts the same. */
     gh_err vr = gh_password_verify(known ? u.password_hash : app->dummy_hash, j->pw.buf, j->pw.len);
-    if (!known || vr != GH_OK) {
-        if (vr == GH_ERR_NOMEM) {
-            gh_http_reply_error(j->req, GH_ERR_BUSY, NULL);
+    if (vr == GH_ERR_NOMEM) {
+        gh_http_reply_error(j->req, GH_ERR_BUSY, NULL);
+        goto out;
+    }
+    if (!known || vr != GH_OK || locked) {
+        bool locked_now = false;
+        struct gh_throttle after;
+        rc = gh_store_throttle_fail(app->store, subject, known ? u.id : NULL, now, &app->lockout,
+                                    &after, &locked_now);
+        if (rc != GH_OK) {
+            gh_http_reply_error(j->req, rc, NULL);
             goto out;
         }
         if (known)
-            reason = vr == GH_ERR_INVALID ? "unverifiable_hash" : "bad_password";
+            reason = locked                 ? "locked"
+                     : vr == GH_ERR_INVALID ? "unverifiable_hash"
+                                            : "bad_password";
         gh_log_security(GH_LOG_WARN, "login_failed", gh_http_request_id(j->req),
                         known ? u.id : NULL, gh_http_client_addr(j->req),
-                        json_pack("{s:s}", "reason", reason));
+                        json_pack("{s:s,s:b}", "reason", reason, "known_device", via_device));
+        if (locked_now)
+            gh_log_security(GH_LOG_WARN, via_device ? "device_locked" : "account_locked",
+                            gh_http_request_id(j->req), u.id, gh_http_client_addr(j->req),
+                            json_pack("{s:I,s:I}", "locked_for_seconds",
+                                      (json_int_t)(after.locked_until - now), "lock_level",
+                                      (json_int_t)after.lock_level));
         reply_invalid_grant(j->req, j->form);
+        goto out;
+    }
+    if (had_budget_row && (rc = gh_store_throttle_clear(app->store, subject)) != GH_OK) {
+        gh_http_reply_error(j->req, rc, NULL);
         goto out;
     }
     /* Upgrade an imported or weaker hash now that we hold the right password. */
@@ -84,10 +141,14 @@ static void login_run(void *ctx)
         gh_http_reply_error(j->req, rc, NULL);
         goto out;
     }
+    char device[GH_DEVICE_TOKEN_MAX + 1];
+    gh_device_issue(app->device_key, u.id, via_device ? device_id : NULL, now, device);
     gh_log(GH_LOG_INFO, "login succeeded", gh_http_request_id(j->req), "login_succeeded",
-           json_pack("{s:s,s:s,s:b}", "user_id", u.id, "session_id", pair.session_id, "rehashed",
-                     rehash));
-    gh_api_reply_tokens(j->req, &pair);
+           json_pack("{s:s,s:s,s:b,s:b}", "user_id", u.id, "session_id", pair.session_id,
+                     "rehashed", rehash, "known_device", via_device));
+    set_device_cookie(j->req, j->https, device);
+    gh_api_reply_tokens(j->req, &pair, device);
+    sodium_memzero(device, sizeof device);
 out:
     gh_token_pair_release(&pair);
     sodium_memzero(&u, sizeof u);
@@ -101,7 +162,7 @@ static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_
     gh_err rc = gh_session_refresh(&app->auth, json_string_value(tok), json_string_length(tok),
                                    gh_now(), &pair, &res, &ss);
     if (rc == GH_OK) {
-        gh_api_reply_tokens(req, &pair);
+        gh_api_reply_tokens(req, &pair, NULL);
         gh_token_pair_release(&pair);
         return;
     }
@@ -117,7 +178,7 @@ static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_
 }
 
 static void start_login(struct gh_app *app, struct gh_http_req *req, json_t *email, json_t *pw,
-                        bool form)
+                        json_t *device, bool form)
 {
     struct login_job *j = gh_calloc(1, sizeof *j);
     if (!j) {
@@ -128,6 +189,14 @@ static void start_login(struct gh_app *app, struct gh_http_req *req, json_t *ema
     j->app = app;
     j->req = req;
     j->form = form;
+    j->https = gh_http_is_https(req);
+    /* The device token: from the body (API clients) or the cookie (browsers). Copied now: the
+     * request's headers are not to be read from the hashing thread. */
+    const char *dev = device ? json_string_value(device) : NULL;
+    if (!dev)
+        dev = gh_http_cookie(req, j->https ? DEVICE_COOKIE_SECURE : DEVICE_COOKIE_PLAIN);
+    if (dev && strlen(dev) <= GH_DEVICE_TOKEN_MAX)
+        memcpy(j->device_token, dev, strlen(dev) + 1);
     char display[GH_EMAIL_MAX + 1];
     const char *why = NULL;
     /* A malformed email cannot belong to an account: same answer, same time as a wrong one. */
@@ -146,20 +215,22 @@ void gh_api_token(struct gh_http_req *req, void *appv)
     static const struct gh_field json_schema[] = {
         {"email", GH_FIELD_STRING, true, GH_EMAIL_INPUT_MAX},
         {"password", GH_FIELD_STRING, true, GH_PASSWORD_MAX_BYTES},
+        {"device_token", GH_FIELD_STRING, false, GH_DEVICE_TOKEN_MAX},
     };
     static const struct gh_field form_schema[] = {
         {"grant_type", GH_FIELD_STRING, true, 64},
         {"username", GH_FIELD_STRING, false, GH_EMAIL_INPUT_MAX},
         {"password", GH_FIELD_STRING, false, GH_PASSWORD_MAX_BYTES},
         {"refresh_token", GH_FIELD_STRING, false, 512},
+        {"device_token", GH_FIELD_STRING, false, GH_DEVICE_TOKEN_MAX},
     };
     bool form = gh_http_body_is_form(req);
     json_t *body = NULL;
-    if (gh_http_body_or_reply(req, form ? form_schema : json_schema, form ? 4 : 2, &body) != GH_OK)
+    if (gh_http_body_or_reply(req, form ? form_schema : json_schema, form ? 5 : 3, &body) != GH_OK)
         return;
     if (!form) {
         start_login(app, req, json_object_get(body, "email"), json_object_get(body, "password"),
-                    false);
+                    json_object_get(body, "device_token"), false);
         goto out;
     }
     const char *grant = json_string_value(json_object_get(body, "grant_type"));
@@ -170,7 +241,7 @@ void gh_api_token(struct gh_http_req *req, void *appv)
             reply_oauth_error(req, "invalid_request", "username and password are required.");
             goto out;
         }
-        start_login(app, req, user, pw, true);
+        start_login(app, req, user, pw, json_object_get(body, "device_token"), true);
     } else if (strcmp(grant, "refresh_token") == 0) {
         json_t *tok = json_object_get(body, "refresh_token");
         if (!tok) {

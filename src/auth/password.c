@@ -1,5 +1,6 @@
-/* Owns the password hash formats: argon2id creation and verification of imported hashes.
- * Password copies and intermediate digests live only for one call and are wiped before return.
+/* Owns the password hash formats: argon2id creation (over the NFKC form, marked "nfkc$") and
+ * verification of our own and imported hashes. Password copies and intermediate digests live
+ * only for one call and are wiped before return.
  * Trust boundary: stored strings (database, operator import) are parsed with bounds and caps. */
 #include <crypt.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <sodium.h>
 
 #include "auth/password.h"
+#include "auth/policy.h"
 #include "core/enc.h"
 #include "core/banned.h"
 
@@ -36,6 +38,8 @@
 
 #define BCRYPT_LEN 60u
 
+/* Our own hashes: argon2id over the NFKC-normalised password, "nfkc$" + the PHC string. */
+#define PFX_NFKC "nfkc$"
 #define PFX_ARGON2ID "$argon2id$"
 #define PFX_ARGON2I "$argon2i$"
 #define PFX_DJ_PBKDF2 "pbkdf2_sha256$"
@@ -54,6 +58,7 @@ enum fmt {
 
 struct parsed {
     enum fmt fmt;
+    bool nfkc; /* the hash is over the NFKC form of the password (FMT_ARGON2ID only) */
     /* argon2 formats: the PHC string within stored and its parameters */
     const char *phc;
     bool phc_is_id;
@@ -211,7 +216,13 @@ static enum fmt parse_stored(const char *stored, struct parsed *out)
         return FMT_UNKNOWN;
 
     enum fmt f = FMT_UNKNOWN;
-    if (HAS_PREFIX(stored, len, "$argon2")) {
+    if (HAS_PREFIX(stored, len, PFX_NFKC PFX_ARGON2ID)) {
+        size_t n = sizeof(PFX_NFKC) - 1;
+        if (parse_phc(stored + n, len - n, out) && out->phc_is_id) {
+            f = FMT_ARGON2ID;
+            out->nfkc = true;
+        }
+    } else if (HAS_PREFIX(stored, len, "$argon2")) {
         if (parse_phc(stored, len, out))
             f = out->phc_is_id ? FMT_ARGON2ID : FMT_ARGON2I;
     } else if (HAS_PREFIX(stored, len, "$2")) {
@@ -263,6 +274,8 @@ gh_err gh_password_hash(const struct gh_password_params *p, const char *pw, size
                         char *out, size_t out_size)
 {
     char tmp[crypto_pwhash_STRBYTES];
+    char *npw = NULL;
+    size_t npw_len = 0;
     gh_err rc = GH_OK;
 
     if (!p || !out || out_size == 0)
@@ -278,21 +291,32 @@ gh_err gh_password_hash(const struct gh_password_params *p, const char *pw, size
         return GH_ERR_INVALID;
     if (!sodium_ready())
         return GH_ERR_INTERNAL;
+    /* The same password typed on another keyboard or OS (composed é, full-width digits, the ﬁ
+     * ligature) must give the same bytes; invalid UTF-8 is refused (GH_ERR_INVALID). */
+    rc = gh_policy_normalize(pw, pw_len, &npw, &npw_len);
+    if (rc != GH_OK)
+        return rc;
 
     errno = 0;
-    if (crypto_pwhash_str_alg(tmp, pw ? pw : "", pw_len, p->opslimit, p->memlimit,
+    if (crypto_pwhash_str_alg(tmp, npw, npw_len, p->opslimit, p->memlimit,
                               crypto_pwhash_ALG_ARGON2ID13) != 0) {
         rc = errno == ENOMEM ? GH_ERR_NOMEM : GH_ERR_INTERNAL;
         goto out;
     }
     size_t len = strnlen(tmp, sizeof tmp);
-    if (len >= out_size) {
+    size_t pfx = sizeof(PFX_NFKC) - 1;
+    if (pfx + len >= out_size) {
         rc = GH_ERR_INTERNAL; /* the caller's buffer is too small: a bug, not a client error */
         goto out;
     }
-    memcpy(out, tmp, len + 1);
+    memcpy(out, PFX_NFKC, pfx);
+    memcpy(out + pfx, tmp, len + 1);
 out:
     sodium_memzero(tmp, sizeof tmp);
+    if (npw) {
+        sodium_memzero(npw, npw_len);
+        sodium_free(npw);
+    }
     return rc;
 }
 
@@ -376,6 +400,25 @@ static gh_err verify_django_pbkdf2(const struct parsed *ps, const char *pw, size
     return rc;
 }
 
+/* A marked hash is over the NFKC form. A candidate that is not UTF-8 cannot be that form: it
+ * still costs one full verification (same time as a wrong password) and fails as one. */
+static gh_err verify_nfkc_argon2(const struct parsed *ps, const char *pw, size_t pw_len)
+{
+    char *npw = NULL;
+    size_t npw_len = 0;
+    gh_err rc = gh_policy_normalize(pw, pw_len, &npw, &npw_len);
+    if (rc == GH_ERR_INVALID) {
+        (void)verify_argon2(ps, pw, pw_len);
+        return GH_ERR_AUTH;
+    }
+    if (rc != GH_OK)
+        return rc;
+    rc = verify_argon2(ps, npw, npw_len);
+    sodium_memzero(npw, npw_len);
+    sodium_free(npw);
+    return rc;
+}
+
 gh_err gh_password_verify(const char *stored, const char *pw, size_t pw_len)
 {
     struct parsed ps;
@@ -395,6 +438,8 @@ gh_err gh_password_verify(const char *stored, const char *pw, size_t pw_len)
 
     switch (ps.fmt) {
     case FMT_ARGON2ID:
+        rc = ps.nfkc ? verify_nfkc_argon2(&ps, pw, pw_len) : verify_argon2(&ps, pw, pw_len);
+        break;
     case FMT_ARGON2I:
     case FMT_DJANGO_ARGON2:
         rc = verify_argon2(&ps, pw, pw_len);
@@ -428,10 +473,11 @@ bool gh_password_needs_rehash(const struct gh_password_params *p, const char *st
         gh_password_params_default(&def);
         p = &def;
     }
-    /* Only our own shape counts as current: argon2id, v=19, one lane (what libsodium makes). */
-    if (parse_stored(stored, &ps) != FMT_ARGON2ID || ps.p != 1 || !sodium_ready())
+    /* Only our own shape counts as current: NFKC-marked argon2id, v=19, one lane (what
+     * gh_password_hash makes). An unmarked hash is over raw bytes: redo it at the next login. */
+    if (parse_stored(stored, &ps) != FMT_ARGON2ID || !ps.nfkc || ps.p != 1 || !sodium_ready())
         goto out;
-    int r = crypto_pwhash_str_needs_rehash(stored, p->opslimit, p->memlimit);
+    int r = crypto_pwhash_str_needs_rehash(ps.phc, p->opslimit, p->memlimit);
     if (r == 0)
         rehash = false;
     else if (r > 0)
@@ -454,10 +500,11 @@ const char *gh_password_algorithm(const char *stored)
 {
     struct parsed ps;
     enum fmt f = parse_stored(stored, &ps);
+    bool nfkc = ps.nfkc;
     sodium_memzero(&ps, sizeof ps);
     switch (f) {
     case FMT_ARGON2ID:
-        return "argon2id";
+        return nfkc ? "argon2id-nfkc" : "argon2id";
     case FMT_ARGON2I:
         return "argon2i";
     case FMT_BCRYPT:

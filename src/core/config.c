@@ -92,6 +92,12 @@ static const struct setting settings[] = {
     {"GATEHOUSE_SIGNING_KEY_ROTATE_INTERVAL", T_INT, "0", 0, 31536000, OFF(key_rotate_interval),
      "Rotate the signing key automatically this many seconds after the newest key was created "
      "(0: only by `gatehouse keys rotate`). E.g. 2592000 for monthly."},
+    {"GATEHOUSE_LOCKOUT_THRESHOLD", T_INT, "10", 3, 1000, OFF(lockout_threshold),
+     "Failed logins that lock an account (or a known device's own budget) for a while."},
+    {"GATEHOUSE_LOCKOUT_BASE_SECONDS", T_INT, "60", 1, 86400, OFF(lockout_base_seconds),
+     "Length of the first lock; each further lock in a streak doubles it."},
+    {"GATEHOUSE_LOCKOUT_MAX_SECONDS", T_INT, "3600", 1, 604800, OFF(lockout_max_seconds),
+     "Cap of the exponential lock length. Locks always expire by themselves."},
     {"GATEHOUSE_TLS_CERT_PATH", T_PATH, NULL, 0, 0, OFF(tls_cert_path),
      "PEM certificate chain for native TLS (with GATEHOUSE_TLS_KEY_PATH)."},
     {"GATEHOUSE_TLS_KEY_PATH", T_PATH, NULL, 0, 0, OFF(tls_key_path),

@@ -41,6 +41,9 @@ struct gh_config {
     bool test_insecure_fast_hash;
     long token_cache_size;
     long key_publish_ahead;
+    long lockout_threshold;
+    long lockout_base_seconds;
+    long lockout_max_seconds;
     long key_rotate_interval;
     char *tls_cert_path;
     char *tls_key_path;

@@ -62,6 +62,10 @@ const char *gh_http_client_addr(struct gh_http_req *req);
 bool gh_http_has_body(struct gh_http_req *req);
 /* Was the request body a form (application/x-www-form-urlencoded)? */
 bool gh_http_body_is_form(struct gh_http_req *req);
+/* A cookie's value (parsed by libmicrohttpd), or NULL. */
+const char *gh_http_cookie(struct gh_http_req *req, const char *name);
+/* Did the client reach us over HTTPS (TLS here, or a trusted proxy's X-Forwarded-Proto)? */
+bool gh_http_is_https(struct gh_http_req *req);
 /* The Bearer token of the Authorization header, or NULL; *len its length. */
 const char *gh_http_bearer(struct gh_http_req *req, size_t *len);
 
@@ -88,9 +92,8 @@ GH_MUST_USE gh_err gh_http_body_or_reply(struct gh_http_req *req, const struct g
  * GH_ERR_MALFORMED with *out_detail (fixed text); GH_ERR_INVALID with *out_errors, an array of
  * {field, message}; GH_ERR_NOMEM. */
 GH_MUST_USE gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_value,
-                                       const struct gh_field *schema, size_t nfields,
-                                       json_t **out, json_t **out_errors,
-                                       const char **out_detail);
+                                       const struct gh_field *schema, size_t nfields, json_t **out,
+                                       json_t **out_errors, const char **out_detail);
 
 /* Form bodies are decoded to a flat object of strings (unknown keys ignored by the caller).
  * GH_ERR_MALFORMED for duplicated keys, NUL bytes or bad encoding. Exposed for fuzzing. */

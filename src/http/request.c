@@ -35,6 +35,16 @@ const char *gh_http_header(struct gh_http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *gh_http_cookie(struct gh_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+bool gh_http_is_https(struct gh_http_req *req)
+{
+    return req->srv_tls;
+}
+
 const char *gh_http_client_addr(struct gh_http_req *req)
 {
     return req->client;
@@ -167,8 +177,8 @@ static json_t *validate(json_t *obj, const struct gh_field *schema, size_t n, bo
 }
 
 gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_value,
-                          const struct gh_field *schema, size_t nfields, json_t **out,
-                          json_t **out_errors, const char **out_detail)
+                           const struct gh_field *schema, size_t nfields, json_t **out,
+                           json_t **out_errors, const char **out_detail)
 {
     json_t *root = NULL;
     json_t *clean = NULL;
@@ -190,8 +200,8 @@ gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_v
             return GH_ERR_MALFORMED;
         }
         /* JSON_ALLOW_NUL lets \u0000 through to the schema check, which refuses it with 422. */
-        root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
-                          &jerr);
+        root =
+            json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
         if (!root) {
             *out_detail = "The body is not valid JSON (or not UTF-8, or has a duplicated key).";
             return GH_ERR_MALFORMED;
@@ -203,8 +213,8 @@ gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_v
         }
         if (!json_is_object(root)) {
             json_decref(root);
-            *out_errors = json_pack("[{s:s,s:s}]", "field", "(body)", "message",
-                                    "must be a JSON object");
+            *out_errors =
+                json_pack("[{s:s,s:s}]", "field", "(body)", "message", "must be a JSON object");
             return *out_errors ? GH_ERR_INVALID : GH_ERR_NOMEM;
         }
     }
@@ -222,8 +232,8 @@ gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_v
     return GH_OK;
 }
 
-gh_err gh_http_body_or_reply(struct gh_http_req *req, const struct gh_field *schema,
-                             size_t nfields, json_t **out)
+gh_err gh_http_body_or_reply(struct gh_http_req *req, const struct gh_field *schema, size_t nfields,
+                             json_t **out)
 {
     json_t *errs = NULL;
     const char *detail = NULL;

@@ -148,6 +148,37 @@ GH_MUST_USE gh_err gh_store_wrapped_key_put_if_absent(struct gh_store *s, const 
                                                       const char *text, int64_t now,
                                                       char out[GH_HASH_TEXT_MAX + 1]);
 
+/* A failed-login budget (see migration 0002): subject is "u:<user id>" or "d:<device id>". */
+struct gh_throttle {
+    int64_t failures;     /* consecutive failures since the last lock or success */
+    int64_t lock_level;   /* how many locks in this streak: the next lasts base * 2^level */
+    int64_t locked_until; /* unix seconds; 0 or past: not locked */
+    int64_t updated_at;
+};
+
+struct gh_lockout_policy {
+    int64_t threshold;    /* failures that lock */
+    int64_t base_seconds; /* first lock */
+    int64_t max_seconds;  /* cap of the exponential growth */
+    int64_t forget_after; /* a streak older than this starts again at level 0 */
+};
+
+/* GH_ERR_NOT_FOUND when the subject has no budget row (never failed). */
+GH_MUST_USE gh_err gh_store_throttle_get(struct gh_store *s, const char *subject,
+                                         struct gh_throttle *out);
+/* Count one failure atomically; locks when the threshold is reached. *out_locked_now says this
+ * failure started a lock; *out receives the new state. user_id may be NULL (the decoy subject
+ * for unknown emails). The row is written in every case, so every failure costs the same. */
+GH_MUST_USE gh_err gh_store_throttle_fail(struct gh_store *s, const char *subject,
+                                          const char *user_id, int64_t now,
+                                          const struct gh_lockout_policy *p,
+                                          struct gh_throttle *out, bool *out_locked_now);
+/* Forget a subject's budget (after a successful login). */
+GH_MUST_USE gh_err gh_store_throttle_clear(struct gh_store *s, const char *subject);
+/* Forget every budget of a user (`gatehouse users unlock`); *out_n rows removed. */
+GH_MUST_USE gh_err gh_store_throttle_clear_user(struct gh_store *s, const char *user_id,
+                                                long *out_n);
+
 /* The revocation epoch: a number every process using this database sees change as soon as any
  * of them commits something that can turn an accepted access token into a refused one (a
  * session revoked, a password change, a refresh-token replay, a key withdrawn or retired).

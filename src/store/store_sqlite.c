@@ -51,6 +51,10 @@ enum stmt_id {
     S_WK_INSERT,
     S_COUNTER_GET,
     S_COUNTER_BUMP,
+    S_THR_GET,
+    S_THR_PUT,
+    S_THR_DEL,
+    S_THR_DEL_USER,
     S_SCHEMA_VERSION,
     S_PING,
     S_COUNT
@@ -109,6 +113,15 @@ static const char *const sql_text[S_COUNT] = {
                     "ON CONFLICT(name) DO NOTHING",
     [S_COUNTER_GET] = "SELECT value FROM change_counters WHERE name = ?1",
     [S_COUNTER_BUMP] = "UPDATE change_counters SET value = value + 1 WHERE name = ?1",
+    [S_THR_GET] = "SELECT failures, lock_level, locked_until, updated_at FROM login_throttle "
+                  "WHERE subject = ?1",
+    [S_THR_PUT] =
+        "INSERT INTO login_throttle(subject, user_id, failures, lock_level, locked_until, "
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(subject) DO UPDATE SET "
+        "failures = excluded.failures, lock_level = excluded.lock_level, "
+        "locked_until = excluded.locked_until, updated_at = excluded.updated_at",
+    [S_THR_DEL] = "DELETE FROM login_throttle WHERE subject = ?1",
+    [S_THR_DEL_USER] = "DELETE FROM login_throttle WHERE user_id = ?1",
     [S_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_migrations",
     [S_PING] = "SELECT 1",
 };
@@ -928,6 +941,119 @@ gh_err gh_store_access_check(struct gh_store *s, const char *sid, const char *ki
             rc = map_rc(r);
         }
         sqlite3_reset(st);
+    }
+    release(s, c);
+    return rc;
+}
+
+/* ---- failed-login budgets ---- */
+
+static gh_err throttle_get_on(struct conn *c, const char *subject, struct gh_throttle *out)
+{
+    sqlite3_stmt *st = stmt(c, S_THR_GET);
+    if (!st)
+        return GH_ERR_STORE;
+    bind_text(st, 1, subject);
+    int r = sqlite3_step(st);
+    gh_err rc = GH_ERR_NOT_FOUND;
+    memset(out, 0, sizeof *out);
+    if (r == SQLITE_ROW) {
+        out->failures = col_i64(st, 0);
+        out->lock_level = col_i64(st, 1);
+        out->locked_until = col_i64(st, 2);
+        out->updated_at = col_i64(st, 3);
+        rc = GH_OK;
+    } else if (r != SQLITE_DONE) {
+        log_sqlite(c->db, r, "throttle get");
+        rc = map_rc(r);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+gh_err gh_store_throttle_get(struct gh_store *s, const char *subject, struct gh_throttle *out)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = throttle_get_on(c, subject, out);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_throttle_fail(struct gh_store *s, const char *subject, const char *user_id,
+                              int64_t now, const struct gh_lockout_policy *p,
+                              struct gh_throttle *out, bool *out_locked_now)
+{
+    struct conn *c = acquire(s);
+    struct gh_throttle t;
+    sqlite3_stmt *st;
+    gh_err rc;
+    *out_locked_now = false;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    rc = throttle_get_on(c, subject, &t);
+    if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
+        goto out;
+    if (t.updated_at && now - t.updated_at > p->forget_after)
+        t.lock_level = 0;
+    /* Attempts during a lock are refused upstream and not counted (nobody can stretch a lock by
+     * hammering it), but the row is still written: every failed login costs the same. */
+    if (t.locked_until <= now)
+        t.failures++;
+    if (t.locked_until <= now && t.failures >= p->threshold) {
+        int64_t d = p->base_seconds;
+        for (int64_t i = 0; i < t.lock_level && d < p->max_seconds; i++)
+            d *= 2;
+        if (d > p->max_seconds)
+            d = p->max_seconds;
+        t.locked_until = now + d;
+        t.lock_level++;
+        t.failures = 0;
+        *out_locked_now = true;
+    }
+    t.updated_at = now;
+    rc = GH_ERR_STORE;
+    if (!(st = stmt(c, S_THR_PUT)))
+        goto out;
+    bind_text(st, 1, subject);
+    bind_text(st, 2, user_id);
+    sqlite3_bind_int64(st, 3, t.failures);
+    sqlite3_bind_int64(st, 4, t.lock_level);
+    sqlite3_bind_int64(st, 5, t.locked_until);
+    sqlite3_bind_int64(st, 6, t.updated_at);
+    if ((rc = exec_done(c, st, "throttle put")) != GH_OK)
+        goto out;
+    rc = tx(c, S_COMMIT);
+    *out = t;
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_throttle_clear(struct gh_store *s, const char *subject)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, S_THR_DEL);
+    if (st) {
+        bind_text(st, 1, subject);
+        rc = exec_done(c, st, "throttle clear");
+    }
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_throttle_clear_user(struct gh_store *s, const char *user_id, long *out_n)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = stmt(c, S_THR_DEL_USER);
+    if (st) {
+        bind_text(st, 1, user_id);
+        rc = exec_done(c, st, "throttle clear user");
+        if (rc == GH_OK && out_n)
+            *out_n = (long)sqlite3_changes(c->db);
     }
     release(s, c);
     return rc;

@@ -1,6 +1,7 @@
 /* Unit tests for auth/password through its public header. Imported-format vectors were made
  * with the Debian argon2 CLI (argon2 20190702) and python3 hashlib/base64/crypt (libxcrypt),
- * independently of the code under test. */
+ * independently of the code under test. Unmarked argon2id hashes (from before NFKC) are made
+ * here with libsodium directly. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,7 +97,7 @@ static void test_hash_default_params(void **state)
     gh_password_params_default(&p);
 
     assert_int_equal(gh_password_hash(&p, "hunter2!", 8, out, sizeof out), GH_OK);
-    assert_true(strncmp(out, "$argon2id$v=19$m=19456,t=2,p=1$", 31) == 0);
+    assert_true(strncmp(out, "nfkc$$argon2id$v=19$m=19456,t=2,p=1$", 36) == 0);
     assert_int_equal(gh_password_verify(out, "hunter2!", 8), GH_OK);
     assert_int_equal(gh_password_verify(out, "hunter2?", 8), GH_ERR_AUTH);
     assert_int_equal(gh_password_verify(out, "hunter2", 7), GH_ERR_AUTH);
@@ -104,7 +105,7 @@ static void test_hash_default_params(void **state)
     assert_false(gh_password_needs_rehash(&p, out));
     assert_false(gh_password_needs_rehash(NULL, out)); /* NULL means the defaults */
     assert_true(gh_password_format_is_supported(out));
-    assert_string_equal(gh_password_algorithm(out), "argon2id");
+    assert_string_equal(gh_password_algorithm(out), "argon2id-nfkc");
 }
 
 static void test_hash_is_salted(void **state)
@@ -118,7 +119,7 @@ static void test_hash_is_salted(void **state)
     assert_int_equal(verify_str(b, "same"), GH_OK);
 }
 
-static void test_hash_empty_and_binary_password(void **state)
+static void test_hash_empty_and_control_chars(void **state)
 {
     (void)state;
     char out[GH_PASSWORD_HASH_MAX + 1];
@@ -126,10 +127,110 @@ static void test_hash_empty_and_binary_password(void **state)
     assert_int_equal(gh_password_verify(out, "", 0), GH_OK);
     assert_int_equal(gh_password_verify(out, "x", 1), GH_ERR_AUTH);
 
-    const char bin[] = "\xff\x01\x80 tab\t";
-    assert_int_equal(gh_password_hash(&LOW, bin, sizeof bin - 1, out, sizeof out), GH_OK);
-    assert_int_equal(gh_password_verify(out, bin, sizeof bin - 1), GH_OK);
-    assert_int_equal(gh_password_verify(out, bin, sizeof bin - 2), GH_ERR_AUTH);
+    const char ctl[] = "\x01\x7f tab\t\r\n";
+    assert_int_equal(gh_password_hash(&LOW, ctl, sizeof ctl - 1, out, sizeof out), GH_OK);
+    assert_int_equal(gh_password_verify(out, ctl, sizeof ctl - 1), GH_OK);
+    assert_int_equal(gh_password_verify(out, ctl, sizeof ctl - 2), GH_ERR_AUTH);
+}
+
+/* An argon2id hash as gatehouse made them before NFKC (and as other systems make them). */
+static void unmarked_hash(const char *pw, size_t len, char out[crypto_pwhash_STRBYTES])
+{
+    assert_int_equal(crypto_pwhash_str_alg(out, pw, len, LOW.opslimit, LOW.memlimit,
+                                           crypto_pwhash_ALG_ARGON2ID13),
+                     0);
+}
+
+/* New hashes are over the NFKC form: the same password typed in another Unicode form (another
+ * keyboard, OS or input method) verifies, in both directions. */
+static void test_nfkc_forms_verify(void **state)
+{
+    (void)state;
+    static const char *const PAIRS[][2] = {
+        {"\xef\xac\x81nancial plan", "financial plan"},                       /* U+FB01 ligature */
+        {"pin \xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94", "pin 1234"}, /* full-width */
+        {"caf\xc3\xa9 cr\xc3\xa8me", "cafe\xcc\x81 cre\xcc\x80me"},  /* precomposed / combining */
+        {"\xe2\x84\xab ngstr\xc3\xb6m", "\xc3\x85 ngstro\xcc\x88m"}, /* U+212B vs U+00C5 */
+    };
+    for (size_t i = 0; i < sizeof PAIRS / sizeof PAIRS[0]; i++) {
+        for (int dir = 0; dir < 2; dir++) {
+            const char *a = PAIRS[i][dir], *b = PAIRS[i][!dir];
+            char out[GH_PASSWORD_HASH_MAX + 1];
+            print_message("pair %zu direction %d\n", i, dir);
+            assert_int_equal(gh_password_hash(&LOW, a, strlen(a), out, sizeof out), GH_OK);
+            assert_int_equal(verify_str(out, a), GH_OK);
+            assert_int_equal(verify_str(out, b), GH_OK);
+            assert_int_equal(verify_str(out, "financial plan!"), GH_ERR_AUTH);
+            assert_false(gh_password_needs_rehash(&LOW, out));
+        }
+    }
+}
+
+/* An unmarked argon2id hash verifies the bytes as given, and always asks for a rehash; the
+ * rehash then accepts every form. */
+static void test_unmarked_argon2id(void **state)
+{
+    (void)state;
+    const char *decomposed = "cafe\xcc\x81 cre\xcc\x80me";
+    const char *composed = "caf\xc3\xa9 cr\xc3\xa8me";
+    char old[crypto_pwhash_STRBYTES];
+    char out[GH_PASSWORD_HASH_MAX + 1];
+    unmarked_hash(decomposed, strlen(decomposed), old);
+
+    assert_true(gh_password_format_is_supported(old));
+    assert_string_equal(gh_password_algorithm(old), "argon2id");
+    assert_int_equal(verify_str(old, decomposed), GH_OK);
+    assert_int_equal(verify_str(old, composed), GH_ERR_AUTH); /* raw bytes, not normalised */
+    assert_true(gh_password_needs_rehash(&LOW, old));
+    assert_true(gh_password_needs_rehash(NULL, old));
+
+    /* what the login path does after a successful verify */
+    assert_int_equal(gh_password_hash(&LOW, decomposed, strlen(decomposed), out, sizeof out),
+                     GH_OK);
+    assert_int_equal(verify_str(out, composed), GH_OK);
+    assert_int_equal(verify_str(out, decomposed), GH_OK);
+    assert_false(gh_password_needs_rehash(&LOW, out));
+
+    /* the marker is a prefix on the unchanged PHC string of the NFKC (here: composed) form */
+    char marked[GH_PASSWORD_HASH_MAX + 1];
+    unmarked_hash(composed, strlen(composed), old);
+    snprintf(marked, sizeof marked, "nfkc$%s", old);
+    assert_true(gh_password_format_is_supported(marked));
+    assert_string_equal(gh_password_algorithm(marked), "argon2id-nfkc");
+    assert_int_equal(verify_str(marked, composed), GH_OK);
+    assert_int_equal(verify_str(marked, decomposed), GH_OK);
+    assert_int_equal(verify_str(old, decomposed), GH_ERR_AUTH);
+    /* ASCII is its own NFKC form: an argon2 CLI vector with the marker still verifies */
+    snprintf(marked, sizeof marked, "nfkc$%s", A2ID_P1);
+    assert_int_equal(verify_str(marked, "pw"), GH_OK);
+    assert_int_equal(verify_str(marked, "pW"), GH_ERR_AUTH);
+    assert_false(gh_password_needs_rehash(&LOW, marked));
+    snprintf(marked, sizeof marked, "nfkc$%s", A2ID_P4);
+    assert_int_equal(verify_str(marked, "pw"), GH_OK);
+    assert_true(gh_password_needs_rehash(&LOW, marked)); /* four lanes: not our shape */
+}
+
+static void test_invalid_utf8(void **state)
+{
+    (void)state;
+    static const char *const BAD[] = {"\xff\x01\x80 tab", "caf\xe9", "\xc0\xaf",
+                                      "\xed\xa0\x80"
+                                      "ab"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        char out[GH_PASSWORD_HASH_MAX + 1];
+        char old[crypto_pwhash_STRBYTES];
+        size_t n = strlen(BAD[i]);
+        memset(out, 'x', sizeof out);
+        assert_int_equal(gh_password_hash(&LOW, BAD[i], n, out, sizeof out), GH_ERR_INVALID);
+        assert_string_equal(out, "");
+        /* against our own hash it is a wrong password, like any other */
+        assert_int_equal(gh_password_hash(&LOW, "correct horse", 13, out, sizeof out), GH_OK);
+        assert_int_equal(gh_password_verify(out, BAD[i], n), GH_ERR_AUTH);
+        /* an older or imported hash may have been made from any bytes */
+        unmarked_hash(BAD[i], n, old);
+        assert_int_equal(gh_password_verify(old, BAD[i], n), GH_OK);
+    }
+    assert_int_equal(verify_str(VECTORS[5].stored, "correct horse\xff"), GH_ERR_AUTH);
 }
 
 static void test_hash_refuses_nul(void **state)
@@ -239,10 +340,9 @@ static void test_needs_rehash_imported(void **state)
     struct gh_password_params weakest = {.opslimit = 1, .memlimit = 8192};
     for (size_t i = 0; i < N_VECTORS; i++) {
         assert_true(gh_password_needs_rehash(NULL, VECTORS[i].stored));
-        /* Other formats (argon2i, p > 1, bcrypt, Django) move to our argon2id even when their
-         * cost is higher. A plain one-lane argon2id is our own shape and is judged by cost. */
-        bool own_shape = strcmp(VECTORS[i].stored, A2ID_P1) == 0;
-        assert_int_equal(gh_password_needs_rehash(&weakest, VECTORS[i].stored), !own_shape);
+        /* Every other format (argon2i, p > 1, bcrypt, Django, and argon2id without the "nfkc$"
+         * marker) moves to our NFKC argon2id even when its cost is higher. */
+        assert_true(gh_password_needs_rehash(&weakest, VECTORS[i].stored));
     }
     assert_true(gh_password_needs_rehash(NULL, NULL));
     assert_true(gh_password_needs_rehash(NULL, ""));
@@ -409,6 +509,18 @@ static const char *const GARBLED[] = {
     "argon2$argon2i$m=512,t=2,p=2$ZGpzYWx0ZGpzYWx0MTI$oUZVTLaCQSDpZVETOXTHyA",
     "md5$salt$0123456789abcdef0123456789abcdef",
     "sha1$salt$0123456789abcdef0123456789abcdef01234567",
+    "nfkc$",
+    "nfkc$$",
+    "nfkc$$argon2id$",
+    "nfkc$argon2id$v=19$m=1024,t=2,p=1$c29tZXNhbHQxMjM0$/RkG2wFPjLG6yJqkzEZU9n2hwNJjXehjas1/zuZvNwY",
+    "NFKC$$argon2id$v=19$m=1024,t=2,p=1$c29tZXNhbHQxMjM0$/RkG2wFPjLG6yJqkzEZU9n2hwNJjXehjas1/zuZvNwY",
+    "nfkc$nfkc$$argon2id$v=19$m=1024,t=2,p=1$c29tZXNhbHQxMjM0$/RkG2wFPjLG6yJqkzEZU9n2hwNJjXehjas1/zuZvNwY",
+    " nfkc$$argon2id$v=19$m=1024,t=2,p=1$c29tZXNhbHQxMjM0$/RkG2wFPjLG6yJqkzEZU9n2hwNJjXehjas1/zuZvNwY",
+    "nfkc$$argon2id$v=19$m=1024,t=2,p=1$c29tZXNhbHQxMjM0$/RkG2wFPjLG6yJqkzEZU9n2hwNJjXehjas1/zuZvNwY$",
+    "nfkc$$argon2i$v=19$m=1024,t=2,p=4$c29tZXNhbHQxMjM0$d6pm3AD2tVhNIZKk2J07d9cq2ryWbULN9X14MVHZA04",
+    "nfkc$$2b$04$qmD9.B62SzJ9wc/kSTEoxOtgZt23xzWsu4xVEY/xc6ZtxQu8iuFN6",
+    "nfkc$pbkdf2_sha256$1000$aSaltOfTwentyTwoChars1$5Af/8uyNGerNU6iX0ArPUPQ1hbODpwpNQXH7LQU4LAQ=",
+    "nfkc$argon2$argon2id$v=19$m=1024,t=2,p=8$ZGpzYWx0ZGpzYWx0MTI$KR5kNRmCvA/Dsq4LdzutpElYKkANwPO46eCNCcn3o7k",
 };
 
 /* clang-format on */
@@ -451,7 +563,10 @@ int main(void)
         cmocka_unit_test(test_params_default),
         cmocka_unit_test(test_hash_default_params),
         cmocka_unit_test(test_hash_is_salted),
-        cmocka_unit_test(test_hash_empty_and_binary_password),
+        cmocka_unit_test(test_hash_empty_and_control_chars),
+        cmocka_unit_test(test_nfkc_forms_verify),
+        cmocka_unit_test(test_unmarked_argon2id),
+        cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_hash_refuses_nul),
         cmocka_unit_test(test_verify_refuses_nul),
         cmocka_unit_test(test_hash_bad_arguments),

@@ -1,0 +1,13 @@
+# Turns data/common-passwords.txt into a C byte array (gh_common_passwords, not NUL-terminated)
+# so that the list ships inside the one gatehouse binary. policy.c parses and indexes it.
+file(READ ${IN} data HEX)
+string(LENGTH "${data}" hexlen)
+math(EXPR len "${hexlen} / 2")
+string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," data "${data}")
+set(out "/* generated from data/common-passwords.txt by cmake/embed_common_passwords.cmake */\n")
+string(APPEND out "#include <stddef.h>\n")
+string(APPEND out "extern const unsigned char gh_common_passwords[];\n")
+string(APPEND out "extern const size_t gh_common_passwords_len;\n")
+string(APPEND out "const unsigned char gh_common_passwords[] = {${data}};\n")
+string(APPEND out "const size_t gh_common_passwords_len = ${len};\n")
+file(WRITE ${OUT} "${out}")
