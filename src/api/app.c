@@ -53,6 +53,62 @@ gh_err gh_app_start_ticker(struct gh_app *app)
     return GH_OK;
 }
 
+static void register_metrics(struct gh_app *app)
+{
+    struct gh_metrics *mx = app->metrics;
+    struct gh_app_metrics *m = &app->m;
+    const char *success[] = {"success"}, *failure[] = {"failure"};
+    m->login_success = gh_metrics_counter(mx, "gatehouse_logins_total",
+                                          "Password logins by result.", "result", success);
+    m->login_failure = gh_metrics_counter(mx, "gatehouse_logins_total",
+                                          "Password logins by result.", "result", failure);
+    m->lockouts = gh_metrics_counter(mx, "gatehouse_lockouts_total",
+                                     "Lockouts started (account or known device).", NULL, NULL);
+    m->refresh_reuse = gh_metrics_counter(mx, "gatehouse_refresh_reuse_total",
+                                          "Refresh tokens presented again (family revoked).",
+                                          NULL, NULL);
+    m->registrations =
+        gh_metrics_counter(mx, "gatehouse_registrations_total", "Accounts created.", NULL, NULL);
+    m->hash_rejected = gh_metrics_counter(mx, "gatehouse_hash_rejected_total",
+                                          "Hashing jobs refused: queue full (503).", NULL, NULL);
+    const char *r_logout[] = {"logout"}, *r_user[] = {"user_revoked"},
+               *r_reuse[] = {"refresh_reuse"};
+    const char *rhelp = "Sessions revoked, by reason.";
+    m->revoked_logout =
+        gh_metrics_counter(mx, "gatehouse_sessions_revoked_total", rhelp, "reason", r_logout);
+    m->revoked_user =
+        gh_metrics_counter(mx, "gatehouse_sessions_revoked_total", rhelp, "reason", r_user);
+    m->revoked_reuse =
+        gh_metrics_counter(mx, "gatehouse_sessions_revoked_total", rhelp, "reason", r_reuse);
+    m->hash_depth = gh_metrics_gauge(mx, "gatehouse_hash_queue_depth",
+                                     "Password-hashing jobs waiting now.", NULL, NULL);
+    m->hash_limit = gh_metrics_gauge(mx, "gatehouse_hash_queue_limit",
+                                     "GATEHOUSE_HASH_QUEUE: beyond it hashing refuses.", NULL, NULL);
+    gh_gauge_set(m->hash_limit, (double)app->cfg->hash_queue);
+    m->hash_wait = gh_metrics_histogram(mx, "gatehouse_hash_wait_seconds",
+                                        "Time a hashing job waited for a thread.",
+                                        gh_metrics_seconds_buckets, GH_METRICS_SECONDS_NBUCKETS,
+                                        NULL, NULL);
+    static const char *const rule_names[GH_RULE_COUNT] = {"api", "login", "register", "refresh",
+                                                          "password"};
+    for (int i = 0; i < GH_RULE_COUNT; i++) {
+        const char *v[] = {rule_names[i]};
+        m->rate_limited[i] = gh_metrics_counter(mx, "gatehouse_rate_limited_total",
+                                                "Requests refused with 429, by rule.", "rule", v);
+    }
+    const char *version[] = {GH_VERSION};
+    m->build_info = gh_metrics_gauge(mx, "gatehouse_build_info", "Always 1; the running version.",
+                                     "version", version);
+    gh_gauge_set(m->build_info, 1);
+    app->auth.cache_hits =
+        gh_metrics_counter(mx, "gatehouse_token_cache_hits_total",
+                           "Access-token checks answered from the verified-token cache.", NULL,
+                           NULL);
+    app->auth.cache_misses = gh_metrics_counter(
+        mx, "gatehouse_token_cache_misses_total",
+        "Access-token checks that verified the signature.", NULL, NULL);
+}
+
 gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsigned char *master,
                    const unsigned char *previous)
 {
@@ -132,6 +188,33 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
     app->auth.access_ttl = cfg->access_token_ttl;
     app->auth.idle_timeout = cfg->session_idle_timeout;
     app->auth.max_lifetime = cfg->session_max_lifetime;
+    static const char *const rule_names[GH_RULE_COUNT] = {"api", "login", "register", "refresh",
+                                                          "password"};
+    for (int i = 0; i < GH_RULE_COUNT; i++) {
+        app->rules[i].name = rule_names[i];
+        app->rules[i].rate_per_sec = (double)cfg->rate_per_min[i] / 60.0;
+        app->rules[i].burst = (unsigned)cfg->rate_burst[i];
+    }
+    struct gh_policy_config pc;
+    gh_policy_config_default(&pc);
+    pc.min_chars = (size_t)cfg->password_min_length;
+    pc.min_entropy_bits = cfg->password_min_entropy;
+    pc.breached_path = cfg->breached_passwords_path;
+    if ((rc = gh_policy_open(&pc, &app->policy)) != GH_OK) {
+        gh_log(GH_LOG_ERROR, "cannot use the password policy settings", NULL, "policy_failed",
+               json_pack("{s:s,s:s}", "error", gh_err_name(rc), "setting",
+                         "GATEHOUSE_BREACHED_PASSWORDS_PATH"));
+        return rc;
+    }
+    if ((rc = gh_ratelimit_new_memory((size_t)cfg->ratelimit_max_keys, &app->limiter)) != GH_OK)
+        return rc;
+    if ((rc = gh_cidr_list_parse(cfg->trusted_proxies, &app->trusted_proxies)) != GH_OK)
+        return rc;
+    if (cfg->metrics_listen[0]) {
+        if ((rc = gh_metrics_new(&app->metrics)) != GH_OK)
+            return rc;
+        register_metrics(app);
+    }
     return GH_OK;
 }
 
@@ -148,5 +231,9 @@ void gh_app_release(struct gh_app *app)
     sodium_free(app->refresh_key);
     sodium_free(app->device_key);
     gh_store_free(app->store);
+    gh_metrics_free(app->metrics);
+    gh_ratelimit_free(app->limiter);
+    gh_policy_free(app->policy);
+    gh_cidr_list_free(app->trusted_proxies);
     memset(app, 0, sizeof *app);
 }

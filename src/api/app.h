@@ -10,13 +10,34 @@
 #include "auth/hashpool.h"
 #include "auth/jwt.h"
 #include "auth/password.h"
+#include "auth/policy.h"
+#include "auth/ratelimit.h"
+#include "http/clientaddr.h"
 #include "auth/session.h"
 #include "core/config.h"
 #include "data/keywrap.h"
 #include "http/http.h"
 #include "store/store.h"
 
+/* Rate-limit rules (per client address; IPv6 per /64). Every limited route counts against
+ * GH_RULE_API too; GH_RULE_NONE routes (health, JWKS) are not limited. */
+enum gh_rule { GH_RULE_NONE = -1, GH_RULE_API = 0, GH_RULE_LOGIN, GH_RULE_REGISTER,
+               GH_RULE_REFRESH, GH_RULE_PASSWORD, GH_RULE_COUNT };
+
+/* The application's metrics (docs/metrics.md), registered at start so every series exists at 0
+ * from the first scrape. Pointers are NULL-safe: with no registry they do nothing. */
+struct gh_app_metrics {
+    struct gh_counter *login_success, *login_failure, *lockouts, *refresh_reuse;
+    struct gh_counter *registrations, *hash_rejected;
+    struct gh_counter *revoked_logout, *revoked_user, *revoked_reuse;
+    struct gh_counter *rate_limited[GH_RULE_COUNT];
+    struct gh_gauge *hash_depth, *hash_limit, *build_info;
+    struct gh_histogram *hash_wait;
+};
+
 struct gh_app {
+    struct gh_metrics *metrics;
+    struct gh_app_metrics m;
     const struct gh_config *cfg;
     struct gh_store *store;
     struct gh_keywrap *keywrap;
@@ -27,6 +48,10 @@ struct gh_app {
     unsigned char *refresh_key; /* sodium_malloc, 32 bytes */
     unsigned char *device_key;  /* sodium_malloc, 32 bytes: MAC of known-device tokens */
     struct gh_lockout_policy lockout;
+    struct gh_ratelimit *limiter;
+    struct gh_policy *policy;
+    struct gh_rate_rule rules[GH_RULE_COUNT];
+    struct gh_cidr_list *trusted_proxies;
     struct gh_auth auth;
     struct gh_password_params pw;
     char dummy_hash[GH_PASSWORD_HASH_MAX + 1];
@@ -63,6 +88,15 @@ void gh_api_logout(struct gh_http_req *req, void *app);
 void gh_api_jwks(struct gh_http_req *req, void *app);
 void gh_api_healthz(struct gh_http_req *req, void *app);
 void gh_api_readyz(struct gh_http_req *req, void *app);
+void gh_api_metrics(struct gh_http_req *req, void *app);
+
+/* The metrics listener's own route table (GET /metrics only). */
+extern const struct gh_route gh_api_metrics_routes[];
+extern const size_t gh_api_metrics_nroutes;
+
+/* The guard run before every routed handler: rate limits (429 with Retry-After and the
+ * RateLimit headers). */
+bool gh_api_guard(struct gh_http_req *req, const struct gh_route *route, void *app);
 
 /* Shared helper: authenticate the Bearer token or reply 401. user (may be NULL) receives the
  * caller's profile from the same storage read. */

@@ -19,3 +19,17 @@ void gh_api_readyz(struct gh_http_req *req, void *appv)
     }
     gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
 }
+
+void gh_api_metrics(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    char *text = NULL;
+    size_t len = 0;
+    gh_gauge_set(app->m.hash_depth, (double)gh_hashpool_depth(app->pool));
+    gh_err rc = gh_metrics_render(app->metrics, &text, &len);
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        return;
+    }
+    gh_http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}

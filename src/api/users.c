@@ -10,27 +10,36 @@
 #include "core/mem.h"
 #include "core/banned.h"
 
-#define GH_PASSWORD_MIN_CHARS 12
 #define GH_SESSIONS_LIST_MAX 100
 
-/* Count UTF-8 code points (input is known-valid UTF-8). */
-static size_t utf8_chars(const char *s, size_t len)
+/* Check a new password against the policy (length, common and breached lists, zxcvbn with the
+ * user's own email and name as context); on refusal reply 422 naming the rule. */
+static bool password_acceptable_or_reply(struct gh_app *app, struct gh_http_req *req,
+                                         const char *field, json_t *pw, const char *email,
+                                         const char *display_name)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
-/* The password rules that need no context (length); the full policy is the abuse issue's. */
-static bool password_policy_ok(const char *pw, size_t len, const char **why)
-{
-    if (utf8_chars(pw, len) < GH_PASSWORD_MIN_CHARS) {
-        *why = "must be at least 12 characters; a passphrase of several words is easiest";
+    const char *context[3] = {email, display_name, NULL};
+    if (!display_name)
+        context[1] = NULL;
+    const char *rule = NULL, *message = NULL;
+    gh_err rc = gh_policy_check(app->policy, json_string_value(pw), json_string_length(pw),
+                                context, &rule, &message);
+    if (rc == GH_OK)
+        return true;
+    if (rc != GH_ERR_INVALID) {
+        gh_http_reply_error(req, rc, NULL);
         return false;
     }
-    return true;
+    char text[320];
+    if (strcmp(rule, "too_short") == 0)
+        snprintf(text, sizeof text, "%s (at least %ld characters)", message,
+                 app->cfg->password_min_length);
+    else
+        snprintf(text, sizeof text, "%s", message);
+    gh_http_reply_problem(req, 422, "validation-failed", "Validation failed", text,
+                          json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "field", field, "message",
+                                    text, "rule", rule));
+    return false;
 }
 
 struct register_job {
@@ -101,10 +110,6 @@ void gh_api_users_create(struct gh_http_req *req, void *appv)
         gh_http_reply_invalid(req, "email", why);
         goto out;
     }
-    if (!password_policy_ok(json_string_value(pw), json_string_length(pw), &why)) {
-        gh_http_reply_invalid(req, "password", why);
-        goto out;
-    }
     if (dn) {
         if (!gh_display_name_is_valid(json_string_value(dn), json_string_length(dn), &why)) {
             gh_http_reply_invalid(req, "display_name", why);
@@ -113,6 +118,9 @@ void gh_api_users_create(struct gh_http_req *req, void *appv)
         memcpy(j->user.display_name, json_string_value(dn), json_string_length(dn));
         j->user.has_display_name = true;
     }
+    if (!password_acceptable_or_reply(app, req, "password", pw, j->user.email,
+                                      dn ? j->user.display_name : NULL))
+        goto out;
     /* Refuse a taken email before spending a hash on it (the insert still decides races). */
     struct gh_user existing;
     gh_err rc = gh_store_user_find_by_email_key(app->store, j->user.email_key, &existing);
@@ -213,17 +221,16 @@ void gh_api_me_password(struct gh_http_req *req, void *appv)
     struct gh_jwt_claims claims;
     struct gh_session ss;
     json_t *body = NULL;
-    if (gh_api_authenticate_or_reply(app, req, &claims, &ss, NULL) != GH_OK)
+    struct gh_user me;
+    if (gh_api_authenticate_or_reply(app, req, &claims, &ss, &me) != GH_OK)
         return;
     if (gh_http_body_or_reply(req, schema, 2, &body) != GH_OK)
         return;
-    const char *why = NULL;
     json_t *cur = json_object_get(body, "current_password");
     json_t *next = json_object_get(body, "new_password");
-    if (!password_policy_ok(json_string_value(next), json_string_length(next), &why)) {
-        gh_http_reply_invalid(req, "new_password", why);
+    if (!password_acceptable_or_reply(app, req, "new_password", next, me.email,
+                                      me.has_display_name ? me.display_name : NULL))
         goto out;
-    }
     struct password_job *j = gh_calloc(1, sizeof *j);
     if (!j) {
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);

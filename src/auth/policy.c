@@ -57,20 +57,38 @@ struct gh_policy {
     size_t len;
 };
 
-static const char MSG_TOO_SHORT[] =
-    "is too short: use more characters (a few unrelated words make a long password that is easy "
-    "to remember)";
-static const char MSG_TOO_LONG[] = "is too long: use fewer characters";
-static const char MSG_NOT_UTF8[] =
-    "is not valid UTF-8 text or contains a NUL character: type it again as plain text";
-static const char MSG_COMMON[] =
-    "is one of the most commonly used passwords, so it is guessed first: choose another";
-static const char MSG_BREACHED[] =
-    "appears in a list of passwords exposed in data breaches: choose another (and change it "
-    "anywhere else you use it)";
-static const char MSG_TOO_GUESSABLE[] =
-    "is too easy to guess: add more words or characters that are unrelated to your name and "
-    "email, and avoid keyboard patterns, repeats, sequences and dates";
+/* The rule ids are stable (clients may key translations on them); messages are fixed text that
+ * says what to change and never includes the password. */
+enum rule {
+    RULE_NONE,
+    RULE_TOO_SHORT,
+    RULE_TOO_LONG,
+    RULE_NOT_UTF8,
+    RULE_COMMON,
+    RULE_BREACHED,
+    RULE_TOO_GUESSABLE
+};
+
+static const struct {
+    const char *id;
+    const char *message;
+} RULES[] = {
+    [RULE_NONE] = {NULL, NULL},
+    [RULE_TOO_SHORT] = {"too_short",
+                        "is too short: use more characters (a few unrelated words make a long "
+                        "password that is easy to remember)"},
+    [RULE_TOO_LONG] = {"too_long", "is too long: use fewer characters"},
+    [RULE_NOT_UTF8] = {"not_utf8", "is not valid UTF-8 text or contains a NUL character: type it "
+                                   "again as plain text"},
+    [RULE_COMMON] = {"common", "is one of the most commonly used passwords, so it is guessed "
+                               "first: choose another"},
+    [RULE_BREACHED] = {"breached", "appears in a list of passwords exposed in data breaches: "
+                                   "choose another (and change it anywhere else you use it)"},
+    [RULE_TOO_GUESSABLE] = {"too_guessable",
+                            "is too easy to guess: add more words or characters that are "
+                            "unrelated to your name and email, and avoid keyboard patterns, "
+                            "repeats, sequences and dates"},
+};
 
 static unsigned char fold(unsigned char c)
 {
@@ -432,11 +450,11 @@ gh_err gh_policy_check(const struct gh_policy *p, const char *pw, size_t len,
                        const char *const *context, const char **out_rule, const char **out_message)
 {
     gh_err rc = GH_OK;
+    enum rule broken = RULE_NONE;
     char *npw = NULL;
     size_t nlen = 0;
     char *arena = NULL;
     const char *dict[USER_DICT_MAX + 1];
-    const char *rule = NULL, *msg = NULL;
 
     if (out_rule)
         *out_rule = NULL;
@@ -446,48 +464,38 @@ gh_err gh_policy_check(const struct gh_policy *p, const char *pw, size_t len,
         return GH_ERR_INVALID;
 
     rc = gh_policy_normalize(pw, len, &npw, &nlen);
-    if (rc == GH_ERR_TOO_LARGE) {
-        rule = "too_long", msg = MSG_TOO_LONG;
-        goto refuse;
-    }
-    if (rc == GH_ERR_INVALID) {
-        rule = "not_utf8", msg = MSG_NOT_UTF8;
-        goto refuse;
+    if (rc == GH_ERR_TOO_LARGE || rc == GH_ERR_INVALID) {
+        broken = rc == GH_ERR_TOO_LARGE ? RULE_TOO_LONG : RULE_NOT_UTF8;
+        goto out;
     }
     if (rc != GH_OK)
         goto out;
 
+    /* Cheapest first; zxcvbn last. */
     size_t chars = u8_mbsnlen((const uint8_t *)npw, nlen);
-    if (chars < p->min_chars) {
-        rule = "too_short", msg = MSG_TOO_SHORT;
-        goto refuse;
-    }
-    if (chars > p->max_chars || nlen > GH_POLICY_MAX_BYTES) {
-        rule = "too_long", msg = MSG_TOO_LONG;
-        goto refuse;
-    }
-    if (gh_policy_is_common(p, npw, nlen)) {
-        rule = "common", msg = MSG_COMMON;
-        goto refuse;
-    }
-    if (gh_policy_is_breached(p, npw, nlen)) {
-        rule = "breached", msg = MSG_BREACHED;
-        goto refuse;
-    }
+    if (chars < p->min_chars)
+        broken = RULE_TOO_SHORT;
+    else if (chars > p->max_chars || nlen > GH_POLICY_MAX_BYTES)
+        broken = RULE_TOO_LONG;
+    else if (gh_policy_is_common(p, npw, nlen))
+        broken = RULE_COMMON;
+    else if (gh_policy_is_breached(p, npw, nlen))
+        broken = RULE_BREACHED;
+    if (broken != RULE_NONE)
+        goto out;
+
     if ((rc = user_dict_build(context, &arena, dict)) != GH_OK)
         goto out;
     /* zxcvbn-c allocates its match lists with malloc; they hold offsets and scores, not text. */
     double bits = ZxcvbnMatch(npw, dict, NULL);
-    if (!(bits >= p->min_entropy_bits)) {
-        rule = "too_guessable", msg = MSG_TOO_GUESSABLE;
-        goto refuse;
-    }
-    goto out;
-refuse:
-    rc = GH_ERR_INVALID;
-    *out_rule = rule;
-    *out_message = msg;
+    if (!(bits >= p->min_entropy_bits))
+        broken = RULE_TOO_GUESSABLE;
 out:
+    if (broken != RULE_NONE) {
+        rc = GH_ERR_INVALID;
+        *out_rule = RULES[broken].id;
+        *out_message = RULES[broken].message;
+    }
     if (npw) {
         sodium_memzero(npw, nlen);
         sodium_free(npw);

@@ -124,6 +124,7 @@ gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_
     if (len == 0 || len > GH_JWT_MAX_LEN)
         return GH_ERR_AUTH;
     bool cached = a->cache && gh_tokencache_get(a->cache, token, len, now, out);
+    gh_counter_inc(cached ? a->cache_hits : a->cache_misses);
     if (!cached) {
         gh_err rc = gh_jwt_verify(a->keyring, token, len, a->iss, a->aud, now, out);
         if (rc != GH_OK)

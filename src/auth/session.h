@@ -10,6 +10,7 @@
 
 #include "auth/jwt.h"
 #include "auth/sessioncache.h"
+#include "core/metrics.h"
 #include "core/err.h"
 #include "store/store.h"
 
@@ -21,6 +22,8 @@ struct gh_auth {
     struct gh_keyring *keyring;
     struct gh_tokencache *cache;      /* NULL: every token is fully verified */
     struct gh_sessioncache *sessions; /* NULL: every request reads the session from storage */
+    struct gh_counter *cache_hits;    /* metrics; NULL-safe */
+    struct gh_counter *cache_misses;
     const unsigned char *refresh_key; /* 32 bytes: keyed hash of refresh tokens */
     const char *iss;
     const char *aud;

@@ -19,7 +19,7 @@
 #include "core/mem.h"
 #include "core/banned.h"
 
-enum setting_type { T_STRING, T_SECRET, T_INT, T_BOOL, T_ENV, T_PATH };
+enum setting_type { T_STRING, T_SECRET, T_INT, T_DOUBLE, T_BOOL, T_ENV, T_PATH };
 
 struct setting {
     const char *name;
@@ -68,6 +68,10 @@ static const struct setting settings[] = {
      "Comma-separated exact origins allowed by CORS; empty allows none."},
     {"GATEHOUSE_REDIS_URL", T_SECRET, NULL, 0, 0, OFF(redis_url),
      "Optional `redis://…` for shared counters across instances. Secret."},
+    {"GATEHOUSE_METRICS_LISTEN", T_STRING, "", 0, 0, OFF(metrics_listen),
+     "`host:port` of a separate listener that answers only `GET /metrics` (Prometheus text). "
+     "Empty (default): off. Never the public listener; bind it to loopback or a private "
+     "interface."},
     {"GATEHOUSE_MAX_BODY_BYTES", T_INT, "16384", 1024, 1048576, OFF(max_body_bytes),
      "Largest request body accepted; larger gets 413 before it is read."},
     {"GATEHOUSE_HTTP_THREADS", T_INT, "0", 0, 256, OFF(http_threads),
@@ -92,6 +96,38 @@ static const struct setting settings[] = {
     {"GATEHOUSE_SIGNING_KEY_ROTATE_INTERVAL", T_INT, "0", 0, 31536000, OFF(key_rotate_interval),
      "Rotate the signing key automatically this many seconds after the newest key was created "
      "(0: only by `gatehouse keys rotate`). E.g. 2592000 for monthly."},
+    {"GATEHOUSE_RATELIMIT_API_PER_MIN", T_INT, "6000", 1, 1000000000, OFF(rate_per_min[0]),
+     "Requests per minute per client address (IPv6: per /64) to every limited endpoint."},
+    {"GATEHOUSE_RATELIMIT_API_BURST", T_INT, "300", 1, 1000000, OFF(rate_burst[0]),
+     "Burst allowed above the API rate."},
+    {"GATEHOUSE_RATELIMIT_LOGIN_PER_MIN", T_INT, "20", 1, 1000000000, OFF(rate_per_min[1]),
+     "Sign-in attempts (POST /v1/token) per minute per client address."},
+    {"GATEHOUSE_RATELIMIT_LOGIN_BURST", T_INT, "30", 1, 1000000, OFF(rate_burst[1]),
+     "Burst of sign-in attempts."},
+    {"GATEHOUSE_RATELIMIT_REGISTER_PER_MIN", T_INT, "5", 1, 1000000000, OFF(rate_per_min[2]),
+     "Registrations per minute per client address (409 reveals that an email exists)."},
+    {"GATEHOUSE_RATELIMIT_REGISTER_BURST", T_INT, "10", 1, 1000000, OFF(rate_burst[2]),
+     "Burst of registrations."},
+    {"GATEHOUSE_RATELIMIT_REFRESH_PER_MIN", T_INT, "120", 1, 1000000000, OFF(rate_per_min[3]),
+     "Token refreshes per minute per client address."},
+    {"GATEHOUSE_RATELIMIT_REFRESH_BURST", T_INT, "60", 1, 1000000, OFF(rate_burst[3]),
+     "Burst of refreshes."},
+    {"GATEHOUSE_RATELIMIT_PASSWORD_PER_MIN", T_INT, "5", 1, 1000000000, OFF(rate_per_min[4]),
+     "Password changes per minute per client address."},
+    {"GATEHOUSE_RATELIMIT_PASSWORD_BURST", T_INT, "10", 1, 1000000, OFF(rate_burst[4]),
+     "Burst of password changes."},
+    {"GATEHOUSE_RATELIMIT_MAX_KEYS", T_INT, "65536", 1024, 16777216, OFF(ratelimit_max_keys),
+     "Client-address budgets kept in memory (16 bytes each, allocated once). A flood of "
+     "distinct addresses reuses the oldest idle budgets; memory never grows."},
+    {"GATEHOUSE_PASSWORD_MIN_LENGTH", T_INT, "12", 8, 128, OFF(password_min_length),
+     "Shortest new password, in characters (Unicode code points after NFKC). Never below 8."},
+    {"GATEHOUSE_PASSWORD_MIN_ENTROPY_BITS", T_DOUBLE, "26.6", 0, 256, OFF(password_min_entropy),
+     "Least zxcvbn-estimated entropy of a new password, with the user's email and name as "
+     "context. 26.6 bits is zxcvbn's score 3 (about 10^8 guesses)."},
+    {"GATEHOUSE_BREACHED_PASSWORDS_PATH", T_PATH, NULL, 0, 0, OFF(breached_passwords_path),
+     "Offline \"Pwned Passwords\" file (sorted SHA1HEX:COUNT lines) searched in place; "
+     "passwords found in it are refused. A built-in list of the 10 000 most common passwords "
+     "always applies."},
     {"GATEHOUSE_LOCKOUT_THRESHOLD", T_INT, "10", 3, 1000, OFF(lockout_threshold),
      "Failed logins that lock an account (or a known device's own budget) for a while."},
     {"GATEHOUSE_LOCKOUT_BASE_SECONDS", T_INT, "60", 1, 86400, OFF(lockout_base_seconds),
@@ -174,9 +210,9 @@ static gh_err parse_long(const char *s, long *out)
     return GH_OK;
 }
 
-static gh_err parse_listen(struct gh_config *cfg, char err[GH_CONFIG_ERR_MAX])
+static gh_err parse_hostport(const char *var, const char *s, char *host, size_t host_size,
+                             uint16_t *port_out, char err[GH_CONFIG_ERR_MAX])
 {
-    const char *s = cfg->listen;
     const char *colon;
     size_t hostlen;
     if (s[0] == '[') {
@@ -192,23 +228,40 @@ static gh_err parse_listen(struct gh_config *cfg, char err[GH_CONFIG_ERR_MAX])
             goto bad;
         hostlen = (size_t)(colon - s);
     }
-    if (hostlen == 0 || hostlen >= sizeof cfg->listen_host)
+    if (hostlen == 0 || hostlen >= host_size)
         goto bad;
-    memcpy(cfg->listen_host, s, hostlen);
-    cfg->listen_host[hostlen] = '\0';
+    memcpy(host, s, hostlen);
+    host[hostlen] = '\0';
     unsigned char tmp[16];
-    if (inet_pton(AF_INET, cfg->listen_host, tmp) != 1 &&
-        inet_pton(AF_INET6, cfg->listen_host, tmp) != 1)
+    if (inet_pton(AF_INET, host, tmp) != 1 && inet_pton(AF_INET6, host, tmp) != 1)
         goto bad;
     long port;
     if (parse_long(colon + 1, &port) != GH_OK || port < 0 || port > 65535)
         goto bad;
-    cfg->listen_port = (uint16_t)port;
+    *port_out = (uint16_t)port;
     return GH_OK;
 bad:
     snprintf(err, GH_CONFIG_ERR_MAX,
-             "GATEHOUSE_LISTEN: must be an IP address and port, like 127.0.0.1:8080 or [::1]:8080");
+             "%s: must be an IP address and port, like 127.0.0.1:8080 or [::1]:8080", var);
     return GH_ERR_CONFIG;
+}
+
+static gh_err parse_listen(struct gh_config *cfg, char err[GH_CONFIG_ERR_MAX])
+{
+    if (parse_hostport("GATEHOUSE_LISTEN", cfg->listen, cfg->listen_host,
+                       sizeof cfg->listen_host, &cfg->listen_port, err) != GH_OK)
+        return GH_ERR_CONFIG;
+    if (cfg->metrics_listen[0] == '\0')
+        return GH_OK;
+    if (parse_hostport("GATEHOUSE_METRICS_LISTEN", cfg->metrics_listen, cfg->metrics_host,
+                       sizeof cfg->metrics_host, &cfg->metrics_port, err) != GH_OK)
+        return GH_ERR_CONFIG;
+    if (cfg->metrics_port != 0 && cfg->metrics_port == cfg->listen_port) {
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_METRICS_LISTEN: must not be the public listener's port");
+        return GH_ERR_CONFIG;
+    }
+    return GH_OK;
 }
 
 static bool listen_is_loopback(const struct gh_config *cfg)
@@ -350,6 +403,20 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
                 rc = GH_ERR_CONFIG;
             } else {
                 *(long *)((char *)cfg + s->offset) = n;
+            }
+            break;
+        }
+        case T_DOUBLE: {
+            char *end = NULL;
+            errno = 0;
+            double d = strtod(v, &end);
+            if (errno || !end || *end || end == v || d != d || d < (double)s->min ||
+                d > (double)s->max) {
+                snprintf(err, GH_CONFIG_ERR_MAX, "%s: must be a number between %ld and %ld",
+                         s->name, s->min, s->max);
+                rc = GH_ERR_CONFIG;
+            } else {
+                *(double *)((char *)cfg + s->offset) = d;
             }
             break;
         }
@@ -657,6 +724,8 @@ static const char *type_name(enum setting_type t)
         return "secret";
     case T_INT:
         return "integer";
+    case T_DOUBLE:
+        return "number";
     case T_BOOL:
         return "0/1";
     case T_ENV:
@@ -684,7 +753,7 @@ void gh_config_print_markdown(FILE *f)
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
         char range[64] = "";
-        if (s->type == T_INT)
+        if (s->type == T_INT || s->type == T_DOUBLE)
             snprintf(range, sizeof range, "%ld–%ld", s->min, s->max);
         fprintf(f, "| `%s`%s | %s | %s | %s | %s |\n", s->name,
                 s->type == T_SECRET ? " (also `_FILE`)" : "", type_name(s->type),

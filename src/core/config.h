@@ -40,7 +40,16 @@ struct gh_config {
     long argon2_memlimit_kib;
     bool test_insecure_fast_hash;
     long token_cache_size;
+    char *metrics_listen; /* "" or host:port */
+    char metrics_host[256];
+    uint16_t metrics_port;
     long key_publish_ahead;
+    long rate_per_min[5]; /* api, login, register, refresh, password */
+    long rate_burst[5];
+    long ratelimit_max_keys;
+    long password_min_length;
+    double password_min_entropy;
+    char *breached_passwords_path;
     long lockout_threshold;
     long lockout_base_seconds;
     long lockout_max_seconds;

@@ -14,6 +14,7 @@
 
 #include "core/enc.h"
 #include "core/err.h"
+#include "core/metrics.h"
 
 struct gh_http_req;
 struct gh_http_server;
@@ -27,7 +28,14 @@ struct gh_route {
     const char *path; /* exact, or ending in "/{id}" to capture one path segment */
     enum gh_http_body body;
     gh_http_handler handler;
+    int policy; /* opaque to http: passed to the guard (the api layer's rate-limit rule) */
 };
+
+/* Runs before every routed handler (before the body is decoded); returns false after it has
+ * set the reply itself (e.g. 429). */
+typedef bool (*gh_http_guard)(struct gh_http_req *req, const struct gh_route *route, void *app);
+
+struct gh_cidr_list;
 
 struct gh_http_options {
     const char *host;
@@ -36,6 +44,9 @@ struct gh_http_options {
     size_t max_body;
     const char *tls_cert_pem; /* non-NULL: serve HTTPS (TLS 1.2+), responses carry HSTS */
     const char *tls_key_pem;  /* secret; must stay valid until gh_http_stop */
+    struct gh_metrics *metrics; /* NULL: no request metrics (e.g. the metrics listener itself) */
+    const struct gh_cidr_list *trusted_proxies; /* whose X-Forwarded-For/-Proto are believed */
+    gh_http_guard guard;                        /* may be NULL */
 };
 
 GH_MUST_USE gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *routes,
@@ -56,8 +67,11 @@ const char *gh_http_request_id(struct gh_http_req *req);
 const char *gh_http_path_param(struct gh_http_req *req);
 /* A request header (NULL if absent). */
 const char *gh_http_header(struct gh_http_req *req, const char *name);
-/* The client address (TCP peer) as text. */
+/* The client address: the TCP peer, or, behind a trusted proxy, the right-most untrusted
+ * X-Forwarded-For hop (canonical text). */
 const char *gh_http_client_addr(struct gh_http_req *req);
+/* The client's rate-limit key: its address, IPv6 reduced to the /64. */
+const char *gh_http_client_key(struct gh_http_req *req);
 /* Did the request carry a body? */
 bool gh_http_has_body(struct gh_http_req *req);
 /* Was the request body a form (application/x-www-form-urlencoded)? */
@@ -103,6 +117,9 @@ GH_MUST_USE gh_err gh_http_form_decode(const char *body, size_t len, size_t max_
 /* ---- responses ---- */
 /* JSON body (reference stolen; NULL for no body, e.g. 204). */
 void gh_http_reply_json(struct gh_http_req *req, unsigned status, json_t *body);
+/* A non-JSON body (e.g. Prometheus text): text is gh_malloc'd and taken over. */
+void gh_http_reply_text(struct gh_http_req *req, unsigned status, const char *content_type,
+                        char *text, size_t len);
 /* problem+json for err (status from the one gh_err map). detail (may be NULL) is sent to the
  * client: never pass library messages or secrets. */
 void gh_http_reply_error(struct gh_http_req *req, gh_err err, const char *detail);

@@ -21,10 +21,12 @@ struct gh_http_req {
     char request_id[GH_ID_LEN + 1];
     char method[16];
     char *path;
-    char client[64];
+    char peer[64];   /* the TCP peer */
+    char client[64]; /* the client address after trusted proxies */
+    char client_key[64];
+    bool is_https;
     char param[64];
     bool has_param;
-    bool srv_tls;
     int64_t started_us;
 
     char *body;
@@ -33,6 +35,7 @@ struct gh_http_req {
     size_t discarded;
     bool is_form;
     enum gh_http_body body_kind;
+    const struct gh_route *route; /* NULL until routed, or when no route matched */
 
     bool dispatched;
     bool suspended;
@@ -40,6 +43,9 @@ struct gh_http_req {
     bool replied;
     unsigned status;
     json_t *reply_body;
+    char *raw_body; /* gh_http_reply_text: gh_malloc'd */
+    size_t raw_len;
+    const char *raw_type;
     bool problem;
     struct gh_http_header_kv headers[GH_HTTP_MAX_HEADERS];
     size_t nheaders;

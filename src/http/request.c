@@ -42,7 +42,12 @@ const char *gh_http_cookie(struct gh_http_req *req, const char *name)
 
 bool gh_http_is_https(struct gh_http_req *req)
 {
-    return req->srv_tls;
+    return req->is_https;
+}
+
+const char *gh_http_client_key(struct gh_http_req *req)
+{
+    return req->client_key;
 }
 
 const char *gh_http_client_addr(struct gh_http_req *req)

@@ -53,11 +53,23 @@ static const char *slug_for(gh_err err, const char **title)
 
 static void set_reply(struct gh_http_req *req, unsigned status, json_t *body, bool problem)
 {
+    gh_free(req->raw_body);
+    req->raw_body = NULL;
     json_decref(req->reply_body);
     req->reply_body = body;
     req->status = status;
     req->problem = problem;
     req->reply_ready = true;
+}
+
+void gh_http_reply_text(struct gh_http_req *req, unsigned status, const char *content_type,
+                        char *text, size_t len)
+{
+    set_reply(req, status, NULL, false);
+    gh_free(req->raw_body);
+    req->raw_body = text;
+    req->raw_len = len;
+    req->raw_type = content_type;
 }
 
 void gh_http_reply_json(struct gh_http_req *req, unsigned status, json_t *body)
@@ -127,6 +139,8 @@ void gh_http_apply_headers(struct gh_http_req *req, struct MHD_Response *resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 req->problem ? "application/problem+json"
                                              : "application/json");
+    else if (req->raw_body)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->raw_type);
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     MHD_add_response_header(resp, "Content-Security-Policy",
                             "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
@@ -138,7 +152,7 @@ void gh_http_apply_headers(struct gh_http_req *req, struct MHD_Response *resp)
     /* Every API answer may carry a token or personal data: never cache any of them. */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "Pragma", "no-cache");
-    if (req->srv_tls)
+    if (req->is_https)
         MHD_add_response_header(resp, "Strict-Transport-Security",
                                 "max-age=63072000; includeSubDomains");
     for (size_t i = 0; i < req->nheaders; i++)

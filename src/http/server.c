@@ -13,10 +13,21 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "http/clientaddr.h"
 #include "http/internal.h"
 #include "core/banned.h"
 
+/* Request metrics per route (index nroutes: unmatched), counters cached per status code so the
+ * hot path is one atomic load and one atomic add. */
+#define STATUS_SLOTS 600
+struct route_metrics {
+    char label[80];
+    struct gh_histogram *duration;
+    _Atomic(struct gh_counter *) by_status[STATUS_SLOTS];
+};
+
 struct gh_http_server {
+    struct route_metrics *rm; /* nroutes + 1, or NULL */
     struct MHD_Daemon *daemon;
     const struct gh_route *routes;
     size_t nroutes;
@@ -33,6 +44,64 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* X-Forwarded-For may come as several headers: join them (right-most last), keeping the tail
+ * when they are longer than the buffer (only the right end matters). */
+struct xff_join {
+    char buf[GH_XFF_MAX_BYTES + 1];
+    size_t len;
+};
+
+static enum MHD_Result xff_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct xff_join *j = cls;
+    if (!value || strcasecmp(key, "X-Forwarded-For") != 0)
+        return MHD_YES;
+    size_t vlen = strlen(value);
+    if (vlen > GH_XFF_MAX_BYTES) {
+        value += vlen - GH_XFF_MAX_BYTES;
+        vlen = GH_XFF_MAX_BYTES;
+    }
+    size_t need = (j->len ? 1 : 0) + vlen;
+    if (j->len + need > GH_XFF_MAX_BYTES) {
+        size_t drop = j->len + need - GH_XFF_MAX_BYTES;
+        if (drop >= j->len) {
+            j->len = 0;
+            need = vlen;
+        } else {
+            memmove(j->buf, j->buf + drop, j->len - drop);
+            j->len -= drop;
+        }
+    }
+    if (j->len)
+        j->buf[j->len++] = ',';
+    memcpy(j->buf + j->len, value, vlen);
+    j->len += vlen;
+    j->buf[j->len] = '\0';
+    return MHD_YES;
+}
+
+static void resolve_client(struct gh_http_server *srv, struct gh_http_req *req)
+{
+    const char *xfp = NULL;
+    struct xff_join *j = NULL;
+    if (srv->opt.trusted_proxies && gh_cidr_list_count(srv->opt.trusted_proxies) > 0 &&
+        gh_cidr_list_contains(srv->opt.trusted_proxies, req->peer)) {
+        j = gh_malloc(sizeof *j);
+        if (j) {
+            j->len = 0;
+            j->buf[0] = '\0';
+            MHD_get_connection_values(req->conn, MHD_HEADER_KIND, xff_collect, j);
+        }
+        xfp = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    }
+    gh_client_addr(srv->opt.trusted_proxies, req->peer, j && j->len ? j->buf : NULL, xfp,
+                   srv->opt.tls_cert_pem != NULL, req->client, &req->is_https);
+    gh_client_addr_limit_key(req->client, req->client_key);
+    gh_free(j);
+}
+
 static void req_free(struct gh_http_req *req)
 {
     if (!req)
@@ -40,6 +109,7 @@ static void req_free(struct gh_http_req *req)
     if (req->ctx_free)
         req->ctx_free(req->ctx);
     json_decref(req->reply_body);
+    gh_free(req->raw_body);
     for (size_t i = 0; i < req->nheaders; i++) {
         gh_free(req->headers[i].name);
         gh_free(req->headers[i].value);
@@ -91,7 +161,12 @@ static enum MHD_Result queue_reply(struct gh_http_req *req)
     char *text = NULL;
     size_t len = 0;
     enum MHD_ResponseMemoryMode mode = MHD_RESPMEM_PERSISTENT;
-    if (req->reply_body) {
+    if (req->raw_body) {
+        text = req->raw_body;
+        len = req->raw_len;
+        mode = MHD_RESPMEM_MUST_FREE; /* gh_malloc is malloc: libmicrohttpd free()s it */
+        req->raw_body = NULL;
+    } else if (req->reply_body) {
         len = json_dumpb(req->reply_body, small, sizeof small, JSON_COMPACT);
         if (len > 0 && len <= sizeof small) {
             text = small;
@@ -149,6 +224,7 @@ static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
         }
         return;
     }
+    req->route = r;
     if (strstr(r->path, "{id}")) {
         memcpy(req->param, param,
                sizeof req->param < sizeof param ? sizeof req->param : sizeof param);
@@ -186,7 +262,29 @@ static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
         break;
     }
     req->body_kind = r->body;
+    if (srv->opt.guard && !srv->opt.guard(req, r, srv->app))
+        return;
     r->handler(req, srv->app);
+}
+
+static void count_request(struct gh_http_server *srv, struct gh_http_req *req)
+{
+    if (!srv->rm)
+        return;
+    size_t idx = req->route ? (size_t)(req->route - srv->routes) : srv->nroutes;
+    struct route_metrics *m = &srv->rm[idx];
+    unsigned st = req->status < STATUS_SLOTS ? req->status : 0;
+    struct gh_counter *c = atomic_load_explicit(&m->by_status[st], memory_order_acquire);
+    if (!c) {
+        char code[8];
+        snprintf(code, sizeof code, "%u", st);
+        const char *values[] = {m->label, code};
+        c = gh_metrics_counter(srv->opt.metrics, "gatehouse_http_requests_total",
+                               "Responses sent on the public listener.", "route,status", values);
+        atomic_store_explicit(&m->by_status[st], c, memory_order_release);
+    }
+    gh_counter_inc(c);
+    gh_histogram_observe(m->duration, (double)(mono_us() - req->started_us) / 1e6);
 }
 
 static void log_request(struct gh_http_req *req)
@@ -220,7 +318,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         atomic_fetch_add(&srv->in_flight, 1);
         req->srv = srv;
         req->conn = conn;
-        req->srv_tls = srv->opt.tls_cert_pem != NULL;
         req->started_us = mono_us();
         req->max_body = srv->opt.max_body;
         gh_random_id(req->request_id);
@@ -228,16 +325,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->path = gh_strndup(url, strnlen(url, 8192));
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        snprintf(req->client, sizeof req->client, "unknown");
+        snprintf(req->peer, sizeof req->peer, "0.0.0.0");
         if (ci && ci->client_addr) {
             const struct sockaddr *sa = ci->client_addr;
             if (sa->sa_family == AF_INET)
                 inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                          req->client, sizeof req->client);
+                          req->peer, sizeof req->peer);
             else if (sa->sa_family == AF_INET6)
                 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                          req->client, sizeof req->client);
+                          req->peer, sizeof req->peer);
         }
+        resolve_client(srv, req);
         *con_cls = req;
         if (!req->path) {
             req->status = 503;
@@ -314,8 +412,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct gh_http_req *req = *con_cls;
     if (!req)
         return;
-    if (req->replied)
+    if (req->replied) {
+        count_request(req->srv, req);
         log_request(req);
+    }
     struct gh_http_server *srv = req->srv;
     req_free(req);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -343,6 +443,25 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
     srv->nroutes = nroutes;
     srv->app = app;
     srv->opt = *opt;
+    if (opt->metrics) {
+        srv->rm = gh_calloc(nroutes + 1, sizeof *srv->rm);
+        if (!srv->rm) {
+            gh_free(srv);
+            return GH_ERR_NOMEM;
+        }
+        for (size_t i = 0; i <= nroutes; i++) {
+            struct route_metrics *m = &srv->rm[i];
+            if (i < nroutes)
+                snprintf(m->label, sizeof m->label, "%s %s", routes[i].method, routes[i].path);
+            else
+                snprintf(m->label, sizeof m->label, "unmatched");
+            const char *values[] = {m->label};
+            m->duration = gh_metrics_histogram(
+                opt->metrics, "gatehouse_http_request_duration_seconds",
+                "Time from a request's arrival to its response being queued.",
+                gh_metrics_seconds_buckets, GH_METRICS_SECONDS_NBUCKETS, "route", values);
+        }
+    }
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -358,6 +477,7 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         sin6->sin6_port = htons(opt->port);
         flags |= MHD_USE_IPv6;
     } else {
+        gh_free(srv->rm);
         gh_free(srv);
         return GH_ERR_CONFIG;
     }
@@ -386,6 +506,7 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(16 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->daemon) {
+        gh_free(srv->rm);
         gh_free(srv);
         return GH_ERR_IO;
     }
@@ -419,6 +540,7 @@ void gh_http_stop(struct gh_http_server *srv)
     if (!srv)
         return;
     MHD_stop_daemon(srv->daemon);
+    gh_free(srv->rm);
     gh_free(srv);
 }
 
