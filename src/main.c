@@ -127,7 +127,7 @@ static int cmd_serve(const struct gh_config *cfg)
     char err[GH_CONFIG_ERR_MAX];
     unsigned char *master = NULL, *prev = NULL;
     struct gh_app app;
-    struct gh_http_server *srv = NULL;
+    struct gh_http_server *srv = NULL, *metrics_srv = NULL;
     int code = 1;
     char *cert_pem = NULL, *key_pem = NULL;
     memset(&app, 0, sizeof app);
@@ -151,13 +151,28 @@ static int cmd_serve(const struct gh_config *cfg)
                                   .threads = (unsigned)cfg->http_threads,
                                   .max_body = (size_t)cfg->max_body_bytes,
                                   .tls_cert_pem = cert_pem,
-                                  .tls_key_pem = key_pem};
+                                  .tls_key_pem = key_pem,
+                                  .metrics = app.metrics,
+                                  .trusted_proxies = app.trusted_proxies,
+                                  .guard = gh_api_guard};
     if ((rc = gh_http_start(&opt, gh_api_routes, gh_api_nroutes, &app, &srv)) != GH_OK) {
         fail_err(cert_pem ? "cannot listen on GATEHOUSE_LISTEN with the configured TLS "
                             "certificate and key"
                           : "cannot listen on GATEHOUSE_LISTEN",
                  rc);
         goto out;
+    }
+    if (cfg->metrics_listen[0]) {
+        struct gh_http_options mopt = {
+            .host = cfg->metrics_host, .port = cfg->metrics_port, .threads = 1, .max_body = 1024};
+        if ((rc = gh_http_start(&mopt, gh_api_metrics_routes, gh_api_metrics_nroutes, &app,
+                                &metrics_srv)) != GH_OK) {
+            fail_err("cannot listen on GATEHOUSE_METRICS_LISTEN", rc);
+            goto out;
+        }
+        gh_log(GH_LOG_INFO, "metrics listening", NULL, "metrics_listening",
+               json_pack("{s:s,s:i}", "host", cfg->metrics_host, "port",
+                         (int)gh_http_port(metrics_srv)));
     }
     if ((rc = gh_app_start_ticker(&app)) != GH_OK) {
         fail_err("start-up failed", rc);
@@ -182,6 +197,7 @@ static int cmd_serve(const struct gh_config *cfg)
 out:
     /* Stop the HTTP side first so no request reaches a released pool or store. */
     gh_http_drain(srv, 10000);
+    gh_http_stop(metrics_srv);
     gh_http_stop(srv);
     gh_app_release(&app);
     pem_free(cert_pem);

@@ -139,7 +139,7 @@ static void env_build(struct h_server *s, const char *const *extra)
      * test and benchmark runs); the rate-limit tests lower them again through extra_env. */
     static const char *const rules[] = {"API", "LOGIN", "REGISTER", "REFRESH", "PASSWORD"};
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-        snprintf(kv, sizeof kv, "GATEHOUSE_RATELIMIT_%s_PER_MIN=100000000", rules[i]);
+        snprintf(kv, sizeof kv, "GATEHOUSE_RATELIMIT_%s_PER_MIN=60000000", rules[i]);
         env_add(s, kv);
         snprintf(kv, sizeof kv, "GATEHOUSE_RATELIMIT_%s_BURST=1000000", rules[i]);
         env_add(s, kv);
