@@ -83,14 +83,24 @@ void gh_api_body_free(json_t *body)
 }
 
 struct job_shell {
+    struct gh_histogram *wait;
+    int64_t queued_us;
     struct gh_http_req *req;
     void (*run)(void *ctx);
     void *ctx;
 };
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void job_trampoline(void *arg)
 {
     struct job_shell *js = arg;
+    gh_histogram_observe(js->wait, (double)(mono_us() - js->queued_us) / 1e6);
     js->run(js->ctx);
     struct gh_http_req *req = js->req;
     gh_free(js);
@@ -105,6 +115,8 @@ void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
         return;
     }
+    js->wait = app->m.hash_wait;
+    js->queued_us = mono_us();
     js->req = req;
     js->run = run;
     js->ctx = ctx;
@@ -112,6 +124,7 @@ void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)
     gh_err rc = gh_hashpool_submit(app->pool, job_trampoline, js);
     if (rc != GH_OK) {
         gh_free(js);
+        gh_counter_inc(app->m.hash_rejected);
         gh_log(GH_LOG_WARN, "password hashing queue full", gh_http_request_id(req),
                "hash_queue_full", NULL);
         gh_http_reply_problem(req, 503, "overloaded", "Service temporarily overloaded",

@@ -116,6 +116,9 @@ static void login_run(void *ctx)
         gh_log_security(GH_LOG_WARN, "login_failed", gh_http_request_id(j->req),
                         known ? u.id : NULL, gh_http_client_addr(j->req),
                         json_pack("{s:s,s:b}", "reason", reason, "known_device", via_device));
+        gh_counter_inc(app->m.login_failure);
+        if (locked_now)
+            gh_counter_inc(app->m.lockouts);
         if (locked_now)
             gh_log_security(GH_LOG_WARN, via_device ? "device_locked" : "account_locked",
                             gh_http_request_id(j->req), u.id, gh_http_client_addr(j->req),
@@ -146,6 +149,7 @@ static void login_run(void *ctx)
     gh_log(GH_LOG_INFO, "login succeeded", gh_http_request_id(j->req), "login_succeeded",
            json_pack("{s:s,s:s,s:b,s:b}", "user_id", u.id, "session_id", pair.session_id,
                      "rehashed", rehash, "known_device", via_device));
+    gh_counter_inc(app->m.login_success);
     set_device_cookie(j->req, j->https, device);
     gh_api_reply_tokens(j->req, &pair, device);
     sodium_memzero(device, sizeof device);
@@ -167,6 +171,8 @@ static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_
         return;
     }
     if (res == GH_ROTATE_REUSED) {
+        gh_counter_inc(app->m.refresh_reuse);
+        gh_counter_inc(app->m.revoked_reuse);
         gh_log_security(GH_LOG_WARN, "refresh_reuse", gh_http_request_id(req), ss.user_id,
                         gh_http_client_addr(req),
                         json_pack("{s:s,s:s}", "session_id", ss.id, "action", "session_revoked"));
@@ -309,6 +315,7 @@ void gh_api_logout(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, rc, NULL);
         return;
     }
+    gh_counter_inc(app->m.revoked_logout);
     gh_log_security(GH_LOG_INFO, "session_revoked", gh_http_request_id(req), ss.user_id,
                     gh_http_client_addr(req),
                     json_pack("{s:s,s:s}", "session_id", ss.id, "reason", "logout"));

@@ -74,6 +74,7 @@ static void register_run(void *ctx)
         gh_http_reply_error(j->req, rc, NULL);
         return;
     }
+    gh_counter_inc(j->app->m.registrations);
     gh_log_security(GH_LOG_INFO, "user_registered", gh_http_request_id(j->req), j->user.id,
                     gh_http_client_addr(j->req), NULL);
     gh_http_reply_json(j->req, 201,
@@ -302,6 +303,7 @@ void gh_api_me_session_delete(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, rc, NULL);
         return;
     }
+    gh_counter_inc(app->m.revoked_user);
     gh_log_security(GH_LOG_INFO, "session_revoked", gh_http_request_id(req), claims.sub,
                     gh_http_client_addr(req),
                     json_pack("{s:s,s:s}", "session_id", id, "reason", "user_revoked"));

@@ -55,6 +55,7 @@ static void set_reply(struct gh_http_req *req, unsigned status, json_t *body, bo
 {
     gh_free(req->raw_body);
     req->raw_body = NULL;
+    req->raw_type = NULL;
     json_decref(req->reply_body);
     req->reply_body = body;
     req->status = status;
@@ -139,7 +140,7 @@ void gh_http_apply_headers(struct gh_http_req *req, struct MHD_Response *resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 req->problem ? "application/problem+json"
                                              : "application/json");
-    else if (req->raw_body)
+    else if (req->raw_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->raw_type);
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     MHD_add_response_header(resp, "Content-Security-Policy",
