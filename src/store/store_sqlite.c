@@ -14,10 +14,10 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/migrations.h"
+#include "store/sqlite_internal.h"
 #include "store/store.h"
 #include "core/banned.h"
 
-#define POOL_SIZE 8
 #define BUSY_TIMEOUT_MS 5000
 
 /* Every statement the backend runs, as literal SQL. Indexes into conn->stmts. */
@@ -59,6 +59,7 @@ enum stmt_id {
     S_PING,
     S_COUNT
 };
+_Static_assert(S_COUNT <= GH_SQLITE_CORE_STMTS, "raise GH_SQLITE_CORE_STMTS");
 
 static const char *const sql_text[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -124,20 +125,6 @@ static const char *const sql_text[S_COUNT] = {
     [S_THR_DEL_USER] = "DELETE FROM login_throttle WHERE user_id = ?1",
     [S_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_migrations",
     [S_PING] = "SELECT 1",
-};
-
-struct conn {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[S_COUNT];
-    bool busy;
-};
-
-struct gh_store {
-    _Atomic uint64_t *epoch; /* shared mapping of "<db>-epoch" */
-    struct conn conns[POOL_SIZE];
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    char path[4096];
 };
 
 static gh_err map_rc(int rc)
@@ -281,6 +268,8 @@ void gh_store_free(struct gh_store *s)
     for (int i = 0; i < POOL_SIZE; i++) {
         for (int j = 0; j < S_COUNT; j++)
             sqlite3_finalize(s->conns[i].stmts[j]);
+        for (int j = 0; j < EXTRA_STMTS; j++)
+            sqlite3_finalize(s->conns[i].extra[j].st);
         sqlite3_close_v2(s->conns[i].db);
     }
     pthread_mutex_destroy(&s->lock);
@@ -1294,4 +1283,95 @@ gh_err gh_store_counter_bump(struct gh_store *s, const char *name)
     gh_err rc = bump_on(c, name);
     release(s, c);
     return rc;
+}
+
+/* ---- helpers for the backend's other files (sqlite_internal.h) ---- */
+
+struct conn *gh_sqlite_acquire(struct gh_store *s)
+{
+    return acquire(s);
+}
+
+void gh_sqlite_release(struct gh_store *s, struct conn *c)
+{
+    release(s, c);
+}
+
+sqlite3_stmt *gh_sqlite_prepare(struct conn *c, const char *literal_sql)
+{
+    struct extra_stmt *free_slot = NULL;
+    for (int i = 0; i < EXTRA_STMTS; i++) {
+        struct extra_stmt *e = &c->extra[i];
+        if (e->sql == literal_sql) {
+            sqlite3_reset(e->st);
+            sqlite3_clear_bindings(e->st);
+            return e->st;
+        }
+        if (!e->sql && !free_slot)
+            free_slot = e;
+    }
+    if (!free_slot) {
+        /* A design limit (raise EXTRA_STMTS), never reached through input: fail loudly. */
+        gh_log(GH_LOG_ERROR, "statement cache full", NULL, "store_stmt_cache_full", NULL);
+        return NULL;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(c->db, literal_sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        log_sqlite(c->db, rc, "prepare");
+        return NULL;
+    }
+    free_slot->sql = literal_sql;
+    free_slot->st = st;
+    return st;
+}
+
+void gh_sqlite_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    bind_text(st, i, v);
+}
+
+gh_err gh_sqlite_exec(struct conn *c, sqlite3_stmt *st, const char *what)
+{
+    return exec_done(c, st, what);
+}
+
+gh_err gh_sqlite_begin(struct conn *c)
+{
+    return tx(c, S_BEGIN);
+}
+
+gh_err gh_sqlite_commit(struct conn *c)
+{
+    return tx(c, S_COMMIT);
+}
+
+void gh_sqlite_rollback(struct conn *c)
+{
+    rollback(c);
+}
+
+void gh_sqlite_copy_col(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+    copy_col(st, col, dst, size);
+}
+
+int64_t gh_sqlite_col_i64(sqlite3_stmt *st, int col)
+{
+    return col_i64(st, col);
+}
+
+gh_err gh_sqlite_map_rc(int rc)
+{
+    return map_rc(rc);
+}
+
+void gh_sqlite_log(sqlite3 *db, int rc, const char *what)
+{
+    log_sqlite(db, rc, what);
+}
+
+void gh_sqlite_bump_epoch(struct gh_store *s)
+{
+    epoch_bump(s);
 }
