@@ -1,6 +1,7 @@
 #!/bin/sh
 # gatehouse benchmark: nginx baseline, GET /v1/me, POST /v1/token vs raw argon2id, login timing
-# (unknown email vs wrong password), RSS and time to first answer. Loopback only.
+# (unknown email vs wrong password), RSS and time to first answer, GET /v1/me latency under a
+# login flood, rate-limiter memory after 1e6 distinct client addresses. Loopback only.
 #
 #   cd /work/main && make bench        (or: make build && sh bench/run.sh)
 #
@@ -19,7 +20,13 @@ ME_DUR=${BENCH_ME_DURATION:-15s}
 LOGIN_DUR=${BENCH_LOGIN_DURATION:-15s}
 NGINX_DUR=${BENCH_NGINX_DURATION:-10s}
 HEALTHZ_DUR=${BENCH_HEALTHZ_DURATION:-5s}
-PASSWORD=bench-password-0123456789   # must match bench/setup_users.py
+ISO_DUR=${BENCH_ISO_DURATION:-8s}          # each GET /v1/me run of the isolation phase
+FLOOD_DUR=${BENCH_FLOOD_DURATION:-15s}     # the login flood (the /v1/me run starts 3 s into it)
+FLOOD_CONNS=${BENCH_FLOOD_CONNS:-32}       # concurrent logins of the flood
+RL_ADDRS=${BENCH_RL_ADDRESSES:-1000000}    # distinct X-Forwarded-For addresses, in 4 segments
+# must match bench/setup_users.py; strong enough for the password policy (zxcvbn, with the
+# email as context: "bench-password-0123456789" is now refused as too easy to guess)
+PASSWORD=Vq7-larch-Mosaic-quill-4812
 
 for t in wrk nginx curl python3 cc; do
     command -v "$t" >/dev/null 2>&1 || { echo "bench: missing $t (make deps-bench)" >&2; exit 1; }
@@ -28,14 +35,14 @@ done
 
 T=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 RES=$T/results.env
-NGINX_PID=""; GH_PID=""; SAMPLER_PID=""; WATCHDOG_PID=""
+NGINX_PID=""; GH_PID=""; SAMPLER_PID=""; WATCHDOG_PID=""; FLOOD_PID=""; WRK_PID=""; MSAMPLER_PID=""
 
 cleanup() {
     trap - EXIT INT TERM
-    for p in $SAMPLER_PID $GH_PID $NGINX_PID; do
+    for p in $SAMPLER_PID $MSAMPLER_PID $FLOOD_PID $WRK_PID $GH_PID $NGINX_PID; do
         kill "$p" 2>/dev/null || true
     done
-    for p in $SAMPLER_PID $GH_PID $NGINX_PID; do
+    for p in $SAMPLER_PID $MSAMPLER_PID $FLOOD_PID $WRK_PID $GH_PID $NGINX_PID; do
         wait "$p" 2>/dev/null || true
     done
     [ -n "$WATCHDOG_PID" ] && kill "$WATCHDOG_PID" 2>/dev/null || true
@@ -90,11 +97,12 @@ GATEHOUSE_RATELIMIT_LOGIN_PER_MIN=60000000 GATEHOUSE_RATELIMIT_LOGIN_BURST=10000
 GATEHOUSE_RATELIMIT_REGISTER_PER_MIN=60000000 GATEHOUSE_RATELIMIT_REGISTER_BURST=1000000
 GATEHOUSE_RATELIMIT_REFRESH_PER_MIN=60000000 GATEHOUSE_RATELIMIT_REFRESH_BURST=1000000
 GATEHOUSE_LOCKOUT_THRESHOLD=1000"
+LIMITS=$RAISED   # emptied for the rate-limiter phase (7), which needs the default limits
 # start_gh DATA_DIR LOGFILE [ENV=VALUE ...]: start gatehouse serve in the background
 start_gh() {
     dd=$1; lf=$2; shift 2
     # shellcheck disable=SC2086
-    env GATEHOUSE_DATA_DIR="$dd" GATEHOUSE_LISTEN="127.0.0.1:$GH_PORT" $RAISED "$@" "$BIN" serve >>"$lf" 2>&1 &
+    env GATEHOUSE_DATA_DIR="$dd" GATEHOUSE_LISTEN="127.0.0.1:$GH_PORT" $LIMITS "$@" "$BIN" serve >>"$lf" 2>&1 &
     GH_PID=$!
     wait_http "http://127.0.0.1:$GH_PORT/healthz" "$GH_PID"
 }
@@ -118,6 +126,8 @@ rec gatehouse_bin "$BIN ($(stat -c %s "$BIN") bytes)"
 GH_PORT=$(free_port)
 NGINX_PORT=$(free_port)
 [ "$GH_PORT" != "$NGINX_PORT" ] || NGINX_PORT=$(free_port)
+METRICS_PORT=$(free_port)
+while [ "$METRICS_PORT" = "$GH_PORT" ] || [ "$METRICS_PORT" = "$NGINX_PORT" ]; do METRICS_PORT=$(free_port); done
 
 # ---------------------------------------------------------------- 1. nginx baseline
 log "1. nginx static 200 baseline"
@@ -262,6 +272,112 @@ log "5. time to first /healthz 200 (5 runs populated data dir, 5 runs fresh dir)
 rec cmd_startup "python3 bench/startup.py build/gatehouse <port> 5 <data dir>|fresh <log>"
 timeout 120 python3 bench/startup.py "$BIN" "$GH_PORT" 5 "$DATA" "$T/gh-start.log" | sed 's/^/start_/' >>"$RES"
 timeout 120 python3 bench/startup.py "$BIN" "$GH_PORT" 5 fresh "$T/gh-start.log" | sed 's/^/startfresh_/' >>"$RES"
+
+# ---------------------------------------------------------------- 6. isolation under a login flood
+# The measured server again (same data dir, tokens and login users, default argon2id params),
+# plus the metrics listener for the hash queue depth. GET /v1/me runs of one shape: alone, under
+# a login flood that keeps the hashing pool busy (and its queue non-empty), alone again after.
+log "6. GET /v1/me alone vs under a login flood ($FLOOD_CONNS concurrent logins)"
+start_gh "$DATA" "$T/gh-iso.log" GATEHOUSE_METRICS_LISTEN="127.0.0.1:$METRICS_PORT"
+wait_http "http://127.0.0.1:$METRICS_PORT/metrics" "$GH_PID"
+rec iso_env "measured server + GATEHOUSE_METRICS_LISTEN=127.0.0.1:$METRICS_PORT"
+CMD_ISO_ME="wrk -t1 -c8 -d$ISO_DUR --latency -s bench/me.lua http://127.0.0.1:$GH_PORT -- <tokens.txt> 1"
+CMD_ISO_FLOOD="wrk -t1 -c$FLOOD_CONNS -d$FLOOD_DUR --latency --timeout 10s -s bench/login.lua http://127.0.0.1:$GH_PORT -- <emails.txt> $PASSWORD 1"
+rec cmd_iso_me "$CMD_ISO_ME"
+rec cmd_iso_flood "$CMD_ISO_FLOOD   (3 s later, in parallel: the GET /v1/me run above)"
+iso_me() { # OUT
+    timeout 60 wrk -t1 -c8 -d"$ISO_DUR" --latency -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- \
+        "$T/tokens.txt" 1 >"$1" 2>&1
+}
+now() { date +%s.%N; }
+# a restarted server has cold token and session caches: one pass over the tokens first
+timeout 30 wrk -t1 -c8 -d3s -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- "$T/tokens.txt" 1 >/dev/null 2>&1
+timeout 120 python3 bench/metrics_sample.py sample "http://127.0.0.1:$METRICS_PORT/metrics" \
+    "$T/iso_metrics.txt" 0.5 &
+MSAMPLER_PID=$!
+ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_before.txt" 2>&1 || true
+rec_load iso_alone
+iso_me "$T/wrk_iso_alone.txt"
+rec_wrk iso_alone "$T/wrk_iso_alone.txt"
+rec_load iso_flood
+tf0=$(now)
+timeout 90 wrk -t1 -c"$FLOOD_CONNS" -d"$FLOOD_DUR" --latency --timeout 10s -s bench/login.lua \
+    "http://127.0.0.1:$GH_PORT" -- "$T/login_emails.txt" "$PASSWORD" 1 >"$T/wrk_iso_login.txt" 2>&1 &
+FLOOD_PID=$!
+sleep 3
+ti0=$(now)
+ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_flood0.txt" 2>&1 || true
+iso_me "$T/wrk_iso_flood.txt"
+ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_flood1.txt" 2>&1 || true
+ti1=$(now)
+wait "$FLOOD_PID" || true
+FLOOD_PID=""
+tf1=$(now)
+rec_wrk iso_flood "$T/wrk_iso_flood.txt"
+rec_wrk iso_login "$T/wrk_iso_login.txt"
+sleep 2 # the queue drains (at most a few dozen jobs at ~50/s)
+rec_load iso_alone2
+iso_me "$T/wrk_iso_alone2.txt"
+rec_wrk iso_alone2 "$T/wrk_iso_alone2.txt"
+kill "$MSAMPLER_PID" 2>/dev/null || true; wait "$MSAMPLER_PID" 2>/dev/null || true; MSAMPLER_PID=""
+python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$ti0" "$ti1" | sed 's/^/isoq_me_/' >>"$RES"
+python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$tf0" "$tf1" | sed 's/^/isoq_flood_/' >>"$RES"
+stop_gh
+
+# ---------------------------------------------------------------- 7. rate limiter memory
+# A fresh server that believes X-Forwarded-For from 127.0.0.1, every rate limit at its default,
+# log level warn (at info every 401 is a log line: a million lines of disk I/O, nothing else).
+# GET /v1/me without a token: the rate-limit guard runs before authentication, so each request
+# charges its address's API budget and is then answered 401.
+log "7. rate limiter: $RL_ADDRS distinct X-Forwarded-For addresses, default limits"
+LIMITS=""
+mkdir -p "$T/data-rl"
+RL_ENV="GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32 GATEHOUSE_LOG_LEVEL=warn"
+# shellcheck disable=SC2086
+start_gh "$T/data-rl" "$T/gh-rl.log" $RL_ENV
+rec rl_env "GATEHOUSE_DATA_DIR=<fresh tmp> GATEHOUSE_LISTEN=127.0.0.1:$GH_PORT $RL_ENV $BIN serve (rate limits and GATEHOUSE_RATELIMIT_MAX_KEYS default)"
+sleep 1
+rec rl_rss_start_kib "$(vmrss "$GH_PID")"
+# the limiter bites before: one address, 600 requests back to back
+timeout 60 python3 bench/burst.py "127.0.0.1:$GH_PORT" 192.0.2.1 600 | sed 's/^/rl_burst0_/' >>"$RES"
+rec rl_rss_before_kib "$(vmrss "$GH_PID")"
+: >"$T/rss_rl.txt"
+sample_rss "$GH_PID" "$T/rss_rl.txt" &
+SAMPLER_PID=$!
+rec_load rl
+seg_n=$((RL_ADDRS / 4))
+CMD_RL="wrk -t1 -c32 -d300s --latency -s bench/xff.lua http://127.0.0.1:$GH_PORT -- <start> $seg_n <done file> 1   (4 segments, start = 0, $seg_n, ...; SIGINT once done)"
+rec cmd_rl "$CMD_RL"
+rl_s0=$(date +%s)
+for seg in 1 2 3 4; do
+    rm -f "$T/xff_done".*
+    wrk -t1 -c32 -d300s --latency -s bench/xff.lua "http://127.0.0.1:$GH_PORT" -- \
+        $(( (seg - 1) * seg_n )) "$seg_n" "$T/xff_done" 1 >"$T/wrk_rl$seg.txt" 2>&1 &
+    WRK_PID=$!
+    # wrk sleeps out -d even after its thread stopped: end it (SIGINT, it then reports) when the
+    # script says its range is sent, or after 100 s at most
+    i=0
+    while [ ! -e "$T/xff_done.0" ] && [ $i -lt 1000 ] && kill -0 "$WRK_PID" 2>/dev/null; do
+        sleep 0.1; i=$((i + 1))
+    done
+    kill -INT "$WRK_PID" 2>/dev/null || true
+    wait "$WRK_PID" || true
+    WRK_PID=""
+    rec_wrk "rl$seg" "$T/wrk_rl$seg.txt"
+    rec "rl_rss_seg${seg}_kib" "$(vmrss "$GH_PID")"
+done
+rec rl_s "$(( $(date +%s) - rl_s0 ))"
+sleep 1
+kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""
+rec rl_rss_after_kib "$(vmrss "$GH_PID")"
+rec rl_rss_max_kib "$(sort -n "$T/rss_rl.txt" | tail -1)"
+rec rl_rss_samples "$(wc -l <"$T/rss_rl.txt")"
+# ... and still bites after: a new address, then the first one again
+timeout 60 python3 bench/burst.py "127.0.0.1:$GH_PORT" 198.51.100.7 600 | sed 's/^/rl_burst1_/' >>"$RES"
+timeout 60 python3 bench/burst.py "127.0.0.1:$GH_PORT" 192.0.2.1 600 | sed 's/^/rl_burst2_/' >>"$RES"
+rec rl_rss_end_kib "$(vmrss "$GH_PID")"
+stop_gh
+LIMITS=$RAISED
 
 rec total_s "$(( $(date +%s) - START_TS ))"
 rec log_lines_me_run "$(wc -l <"$T/gh.log")"

@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-PASSWORD = "bench-password-0123456789"
+PASSWORD = "Vq7-larch-Mosaic-quill-4812"
 
 _local = threading.local()
 

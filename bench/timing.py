@@ -74,7 +74,7 @@ def main():
         return r.status, (time.perf_counter() - t0) * 1000.0
 
     def unknown(k):
-        return login(f"nobody-{k}-{secrets.token_hex(4)}@bench.example", "bench-password-0123456789")
+        return login(f"nobody-{k}-{secrets.token_hex(4)}@bench.example", "Vq7-larch-Mosaic-quill-4812")
 
     def wrong(k):
         return login(emails[k % len(emails)], "wrong-password-" + secrets.token_hex(6))

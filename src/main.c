@@ -14,6 +14,7 @@
 #include "auth/keys.h"
 #include "auth/users_import.h"
 #include "core/config.h"
+#include "data/pii.h"
 #include "core/log.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -120,6 +121,21 @@ static void pem_free(char *p)
         sodium_memzero(p, 65536);
         sodium_free(p);
     }
+}
+
+/* The personal-data keys for operator commands that read or write user profiles. */
+static int open_pii(struct gh_store *s, struct gh_keywrap *kw, struct gh_pii **out)
+{
+    unsigned char *index_key = sodium_malloc(32);
+    if (!index_key)
+        return fail_err("key setup failed", GH_ERR_NOMEM);
+    gh_err rc = gh_keys_working_key(s, kw, "email_index", gh_now(), index_key);
+    if (rc == GH_OK)
+        rc = gh_pii_new(kw, index_key, out);
+    if (rc == GH_OK)
+        rc = gh_pii_seal_legacy_users(s, *out);
+    sodium_free(index_key);
+    return rc == GH_OK ? 0 : fail_err("personal-data keys could not be loaded", rc);
 }
 
 static int cmd_serve(const struct gh_config *cfg)
@@ -327,15 +343,18 @@ static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
     if (strcmp(argv[0], "import") != 0 || argc != 2)
         return fail("usage: gatehouse users import FILE | unlock ID");
     struct gh_store *s = NULL;
-    gh_err rc = gh_store_open(cfg->database_url, &s);
-    if (rc == GH_OK)
-        rc = gh_store_migrate(s, NULL);
-    if (rc != GH_OK) {
-        gh_store_free(s);
-        return fail_err("cannot open the database (GATEHOUSE_DATABASE_URL)", rc);
-    }
+    struct gh_keywrap *kw = NULL;
+    struct gh_pii *pii = NULL;
     long imported = 0;
-    rc = gh_users_import(s, argv[1], stdout, stderr, &imported);
+    if (open_ops(cfg, &s, &kw) != 0 || open_pii(s, kw, &pii) != 0) {
+        gh_pii_free(pii);
+        gh_keywrap_free(kw);
+        gh_store_free(s);
+        return 1;
+    }
+    gh_err rc = gh_users_import(s, pii, argv[1], stdout, stderr, &imported);
+    gh_pii_free(pii);
+    gh_keywrap_free(kw);
     gh_store_free(s);
     if (rc != GH_OK)
         return 1;

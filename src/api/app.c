@@ -146,6 +146,17 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
                                   app->refresh_key)) != GH_OK)
         return rc;
 
+    unsigned char *index_key = sodium_malloc(32);
+    if (!index_key)
+        return GH_ERR_NOMEM;
+    rc = gh_keys_working_key(app->store, app->keywrap, "email_index", now, index_key);
+    if (rc == GH_OK)
+        rc = gh_pii_new(app->keywrap, index_key, &app->pii);
+    sodium_free(index_key);
+    if (rc != GH_OK)
+        return rc;
+    if ((rc = gh_pii_seal_legacy_users(app->store, app->pii)) != GH_OK)
+        return rc;
     app->device_key = sodium_malloc(32);
     if (!app->device_key)
         return GH_ERR_NOMEM;
@@ -182,6 +193,7 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
     app->auth.keyring = app->keyring;
     app->auth.cache = app->cache;
     app->auth.sessions = app->sessions;
+    app->auth.pii = app->pii;
     app->auth.refresh_key = app->refresh_key;
     app->auth.iss = cfg->issuer;
     app->auth.aud = cfg->audience;
@@ -234,6 +246,7 @@ void gh_app_release(struct gh_app *app)
     gh_metrics_free(app->metrics);
     gh_ratelimit_free(app->limiter);
     gh_policy_free(app->policy);
+    gh_pii_free(app->pii);
     gh_cidr_list_free(app->trusted_proxies);
     memset(app, 0, sizeof *app);
 }

@@ -16,6 +16,7 @@
 #include "auth/session.h"
 #include "core/config.h"
 #include "data/keywrap.h"
+#include "data/pii.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -48,6 +49,7 @@ struct gh_app {
     unsigned char *refresh_key; /* sodium_malloc, 32 bytes */
     unsigned char *device_key;  /* sodium_malloc, 32 bytes: MAC of known-device tokens */
     struct gh_lockout_policy lockout;
+    struct gh_pii *pii;
     struct gh_ratelimit *limiter;
     struct gh_policy *policy;
     struct gh_rate_rule rules[GH_RULE_COUNT];

@@ -206,8 +206,14 @@ static void start_login(struct gh_app *app, struct gh_http_req *req, json_t *ema
     char display[GH_EMAIL_MAX + 1];
     const char *why = NULL;
     /* A malformed email cannot belong to an account: same answer, same time as a wrong one. */
-    j->email_ok = gh_email_normalize(json_string_value(email), json_string_length(email), display,
-                                     j->email_key, &why);
+    char key[GH_EMAIL_KEY_MAX + 1];
+    j->email_ok =
+        gh_email_normalize(json_string_value(email), json_string_length(email), display, key, &why);
+    /* Accounts are found by the email's blind index, never by the address itself. */
+    if (j->email_ok)
+        gh_pii_email_index(app->pii, key, j->email_key);
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(display, sizeof display);
     if (gh_api_secret_copy(pw, &j->pw) != GH_OK) {
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
         return;

@@ -22,8 +22,8 @@ static bool password_acceptable_or_reply(struct gh_app *app, struct gh_http_req 
     if (!display_name)
         context[1] = NULL;
     const char *rule = NULL, *message = NULL;
-    gh_err rc = gh_policy_check(app->policy, json_string_value(pw), json_string_length(pw),
-                                context, &rule, &message);
+    gh_err rc = gh_policy_check(app->policy, json_string_value(pw), json_string_length(pw), context,
+                                &rule, &message);
     if (rc == GH_OK)
         return true;
     if (rc != GH_ERR_INVALID) {
@@ -36,9 +36,9 @@ static bool password_acceptable_or_reply(struct gh_app *app, struct gh_http_req 
                  app->cfg->password_min_length);
     else
         snprintf(text, sizeof text, "%s", message);
-    gh_http_reply_problem(req, 422, "validation-failed", "Validation failed", text,
-                          json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "field", field, "message",
-                                    text, "rule", rule));
+    gh_http_reply_problem(
+        req, 422, "validation-failed", "Validation failed", text,
+        json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "field", field, "message", text, "rule", rule));
     return false;
 }
 
@@ -122,9 +122,20 @@ void gh_api_users_create(struct gh_http_req *req, void *appv)
     if (!password_acceptable_or_reply(app, req, "password", pw, j->user.email,
                                       dn ? j->user.display_name : NULL))
         goto out;
+    /* Seal the profile now (cheap): from here on the email is stored and looked up only as
+     * ciphertext and blind index. */
+    gh_random_id(j->user.id);
+    char key[GH_EMAIL_KEY_MAX + 1];
+    memcpy(key, j->user.email_key, sizeof key);
+    gh_err rc = gh_pii_seal_new_user(app->pii, key, &j->user);
+    sodium_memzero(key, sizeof key);
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        goto out;
+    }
     /* Refuse a taken email before spending a hash on it (the insert still decides races). */
     struct gh_user existing;
-    gh_err rc = gh_store_user_find_by_email_key(app->store, j->user.email_key, &existing);
+    rc = gh_store_user_find_by_email_key(app->store, j->user.email_key, &existing);
     sodium_memzero(&existing, sizeof existing);
     if (rc == GH_OK) {
         gh_http_reply_problem(req, 409, "email-taken", "Email already registered",
@@ -139,7 +150,6 @@ void gh_api_users_create(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
         goto out;
     }
-    gh_random_id(j->user.id);
     j->user.created_at = j->user.updated_at = gh_now();
     gh_api_run_in_pool(app, req, register_run, j);
 out:

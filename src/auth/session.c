@@ -156,6 +156,9 @@ gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_
     if (!gh_session_is_active(out_session, now, a->idle_timeout) ||
         strcmp(out_session->user_id, out->sub) != 0)
         return GH_ERR_AUTH;
+    /* The profile is sealed at rest; a user whose data key is gone (erased) cannot sign in. */
+    if (a->pii && (rc = gh_pii_open_user(a->pii, user)) != GH_OK)
+        return rc == GH_ERR_NOMEM ? rc : GH_ERR_AUTH;
     if (!cached && a->cache)
         gh_tokencache_put(a->cache, token, len, out);
     if (a->sessions)

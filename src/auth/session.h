@@ -11,6 +11,7 @@
 #include "auth/jwt.h"
 #include "auth/sessioncache.h"
 #include "core/metrics.h"
+#include "data/pii.h"
 #include "core/err.h"
 #include "store/store.h"
 
@@ -22,6 +23,7 @@ struct gh_auth {
     struct gh_keyring *keyring;
     struct gh_tokencache *cache;      /* NULL: every token is fully verified */
     struct gh_sessioncache *sessions; /* NULL: every request reads the session from storage */
+    const struct gh_pii *pii;         /* opens the user's sealed profile fields */
     struct gh_counter *cache_hits;    /* metrics; NULL-safe */
     struct gh_counter *cache_misses;
     const unsigned char *refresh_key; /* 32 bytes: keyed hash of refresh tokens */

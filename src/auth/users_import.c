@@ -7,6 +7,7 @@
 #include "auth/identity.h"
 #include "auth/password.h"
 #include "auth/users_import.h"
+#include "data/pii.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/banned.h"
@@ -65,8 +66,8 @@ out:
     return ok;
 }
 
-gh_err gh_users_import(struct gh_store *s, const char *path, FILE *out, FILE *report,
-                       long *out_imported)
+gh_err gh_users_import(struct gh_store *s, const struct gh_pii *pii, const char *path, FILE *out,
+                       FILE *report, long *out_imported)
 {
     FILE *f = fopen(path, "re");
     struct gh_user *users = NULL;
@@ -123,6 +124,16 @@ gh_err gh_users_import(struct gh_store *s, const char *path, FILE *out, FILE *re
             bad++;
             continue;
         }
+        /* Seal at once: the email is only ever held as ciphertext and blind index. */
+        gh_random_id(u->id);
+        char key[GH_EMAIL_KEY_MAX + 1];
+        memcpy(key, u->email_key, sizeof key);
+        gh_err src = gh_pii_seal_new_user(pii, key, u);
+        sodium_memzero(key, sizeof key);
+        if (src != GH_OK) {
+            rc = src;
+            goto out;
+        }
         bool dup = false;
         for (size_t i = 0; i < n && !dup; i++)
             dup = strcmp(users[i].email_key, u->email_key) == 0;
@@ -135,7 +146,6 @@ gh_err gh_users_import(struct gh_store *s, const char *path, FILE *out, FILE *re
             bad++;
             continue;
         }
-        gh_random_id(u->id);
         u->created_at = u->updated_at = now;
         n++;
     }

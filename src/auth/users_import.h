@@ -10,7 +10,8 @@
 #include "core/err.h"
 #include "store/store.h"
 
-GH_MUST_USE gh_err gh_users_import(struct gh_store *s, const char *path, FILE *out, FILE *report,
-                                   long *out_imported);
+struct gh_pii;
+GH_MUST_USE gh_err gh_users_import(struct gh_store *s, const struct gh_pii *pii, const char *path,
+                                   FILE *out, FILE *report, long *out_imported);
 
 #endif

@@ -30,12 +30,18 @@ GH_MUST_USE gh_err gh_store_schema_version(struct gh_store *s, int *out);
 /* Is storage reachable and answering (readyz)? */
 GH_MUST_USE gh_err gh_store_ping(struct gh_store *s);
 
+/* A user row. The store reads and writes only the sealed fields (email_enc, display_name_enc,
+ * dek_wrapped) and the blind index (email_key); email and display_name are the plaintext view
+ * that data/pii.c fills in and that is never stored. */
 struct gh_user {
     char id[GH_ID_LEN + 1];
     char email[GH_EMAIL_MAX + 1];
-    char email_key[GH_EMAIL_KEY_MAX + 1]; /* unique lookup key of the normalised email */
+    char email_key[GH_EMAIL_KEY_MAX + 1]; /* unique: blind index of the normalised email */
     char display_name[GH_DISPLAY_NAME_MAX + 1];
     bool has_display_name;
+    char email_enc[512];
+    char display_name_enc[512];
+    char dek_wrapped[256];
     char password_hash[GH_HASH_TEXT_MAX + 1];
     int64_t created_at;
     int64_t updated_at;
@@ -48,6 +54,15 @@ GH_MUST_USE gh_err gh_store_user_insert(struct gh_store *s, const struct gh_user
  * email_key is taken; *out_failed (may be NULL) receives the index of the offending user. */
 GH_MUST_USE gh_err gh_store_users_insert_all(struct gh_store *s, const struct gh_user *users,
                                              size_t n, size_t *out_failed);
+/* Rows still in plaintext (written before migration 0004): up to max of them, with the
+ * plaintext in email / display_name and email_key as the lowercased address. */
+GH_MUST_USE gh_err gh_store_users_legacy(struct gh_store *s, size_t max, struct gh_user **out,
+                                         size_t *out_n);
+/* Replace a legacy row's plaintext by its sealed fields, blind index and wrapped key. */
+GH_MUST_USE gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh_user *u);
+/* Copy the WAL into the database and truncate it (after rewriting or deleting personal data, so
+ * that no old page image keeps a plaintext or erased copy). */
+GH_MUST_USE gh_err gh_store_checkpoint(struct gh_store *s);
 /* GH_ERR_NOT_FOUND when absent. */
 GH_MUST_USE gh_err gh_store_user_get(struct gh_store *s, const char *id, struct gh_user *out);
 GH_MUST_USE gh_err gh_store_user_find_by_email_key(struct gh_store *s, const char *email_key,

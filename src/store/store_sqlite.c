@@ -3,6 +3,7 @@
  * Lifetime: connections live as long as the gh_store; a statement is reset before release. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -65,12 +66,13 @@ static const char *const sql_text[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_USER_INSERT] = "INSERT INTO users(id, email, email_key, display_name, password_hash, "
-                      "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    [S_USER_INSERT] =
+        "INSERT INTO users(id, email, email_key, display_name, password_hash, "
+        "created_at, updated_at, dek_wrapped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
     [S_USER_GET] = "SELECT id, email, email_key, display_name, password_hash, created_at, "
-                   "updated_at, last_login_at FROM users WHERE id = ?1",
+                   "updated_at, last_login_at, dek_wrapped FROM users WHERE id = ?1",
     [S_USER_BY_EMAIL] = "SELECT id, email, email_key, display_name, password_hash, created_at, "
-                        "updated_at, last_login_at FROM users WHERE email_key = ?1",
+                        "updated_at, last_login_at, dek_wrapped FROM users WHERE email_key = ?1",
     [S_USER_SET_PW] = "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
     [S_USER_LOGIN_OK] = "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
     [S_USER_LOGIN_OK_REHASH] =
@@ -97,7 +99,7 @@ static const char *const sql_text[S_COUNT] = {
     [S_ACCESS_CHECK] =
         "SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, "
         "(SELECT revoked_at FROM signing_keys WHERE kid = ?2), u.email, u.email_key, "
-        "u.display_name, u.created_at, u.updated_at, u.last_login_at "
+        "u.display_name, u.created_at, u.updated_at, u.last_login_at, u.dek_wrapped "
         "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
     [S_KEYS_LIST] = "SELECT kid, alg, public_key, wrapped_private, created_at, activates_at, "
                     "retired_at, revoked_at FROM signing_keys ORDER BY activates_at, generation",
@@ -467,11 +469,12 @@ static gh_err user_insert_on(struct conn *c, const struct gh_user *u)
     if (!st)
         return GH_ERR_STORE;
     bind_text(st, 1, u->id);
-    bind_text(st, 2, u->email);
+    bind_text(st, 2, u->email_enc);
     bind_text(st, 3, u->email_key);
-    bind_text(st, 4, u->has_display_name ? u->display_name : NULL);
+    bind_text(st, 4, u->has_display_name ? u->display_name_enc : NULL);
     bind_text(st, 5, u->password_hash);
     sqlite3_bind_int64(st, 6, u->created_at);
+    bind_text(st, 7, u->dek_wrapped);
     return exec_done(c, st, "user insert");
 }
 
@@ -509,14 +512,15 @@ static void read_user(sqlite3_stmt *st, struct gh_user *u)
 {
     memset(u, 0, sizeof *u);
     copy_col(st, 0, u->id, sizeof u->id);
-    copy_col(st, 1, u->email, sizeof u->email);
+    copy_col(st, 1, u->email_enc, sizeof u->email_enc);
     copy_col(st, 2, u->email_key, sizeof u->email_key);
     u->has_display_name = sqlite3_column_type(st, 3) != SQLITE_NULL;
-    copy_col(st, 3, u->display_name, sizeof u->display_name);
+    copy_col(st, 3, u->display_name_enc, sizeof u->display_name_enc);
     copy_col(st, 4, u->password_hash, sizeof u->password_hash);
     u->created_at = col_i64(st, 5);
     u->updated_at = col_i64(st, 6);
     u->last_login_at = col_i64(st, 7);
+    copy_col(st, 8, u->dek_wrapped, sizeof u->dek_wrapped);
 }
 
 static gh_err user_query(struct gh_store *s, enum stmt_id id, const char *key, struct gh_user *out)
@@ -914,13 +918,14 @@ gh_err gh_store_access_check(struct gh_store *s, const char *sid, const char *ki
             if (out_user) {
                 memset(out_user, 0, sizeof *out_user);
                 memcpy(out_user->id, out->user_id, sizeof out_user->id);
-                copy_col(st, 7, out_user->email, sizeof out_user->email);
+                copy_col(st, 7, out_user->email_enc, sizeof out_user->email_enc);
                 copy_col(st, 8, out_user->email_key, sizeof out_user->email_key);
                 out_user->has_display_name = sqlite3_column_type(st, 9) != SQLITE_NULL;
-                copy_col(st, 9, out_user->display_name, sizeof out_user->display_name);
+                copy_col(st, 9, out_user->display_name_enc, sizeof out_user->display_name_enc);
                 out_user->created_at = col_i64(st, 10);
                 out_user->updated_at = col_i64(st, 11);
                 out_user->last_login_at = col_i64(st, 12);
+                copy_col(st, 13, out_user->dek_wrapped, sizeof out_user->dek_wrapped);
             }
             rc = GH_OK;
         } else if (r == SQLITE_DONE) {
@@ -1374,4 +1379,86 @@ void gh_sqlite_log(sqlite3 *db, int rc, const char *what)
 void gh_sqlite_bump_epoch(struct gh_store *s)
 {
     epoch_bump(s);
+}
+
+/* ---- personal data written before encryption (migration 0004) ---- */
+
+gh_err gh_store_users_legacy(struct gh_store *s, size_t max, struct gh_user **out, size_t *out_n)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    struct gh_user *arr = gh_calloc(max ? max : 1, sizeof *arr);
+    size_t n = 0;
+    sqlite3_stmt *st;
+    if (!arr) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    if (!(st = gh_sqlite_prepare(c, "SELECT id, email, email_key, display_name FROM users "
+                                    "WHERE dek_wrapped IS NULL ORDER BY id LIMIT ?1")))
+        goto out;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+        struct gh_user *u = &arr[n++];
+        copy_col(st, 0, u->id, sizeof u->id);
+        copy_col(st, 1, u->email, sizeof u->email);
+        copy_col(st, 2, u->email_key, sizeof u->email_key);
+        u->has_display_name = sqlite3_column_type(st, 3) != SQLITE_NULL;
+        copy_col(st, 3, u->display_name, sizeof u->display_name);
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE && r != SQLITE_ROW) {
+        log_sqlite(c->db, r, "users legacy");
+        rc = map_rc(r);
+        goto out;
+    }
+    *out = arr;
+    *out_n = n;
+    arr = NULL;
+    rc = GH_OK;
+out:
+    if (arr) {
+        sodium_memzero(arr, (max ? max : 1) * sizeof *arr);
+        gh_free(arr);
+    }
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh_user *u)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(
+        c, "UPDATE users SET email = ?2, email_key = ?3, display_name = ?4, dek_wrapped = ?5 "
+           "WHERE id = ?1 AND dek_wrapped IS NULL");
+    if (st) {
+        bind_text(st, 1, u->id);
+        bind_text(st, 2, u->email_enc);
+        bind_text(st, 3, u->email_key);
+        bind_text(st, 4, u->has_display_name ? u->display_name_enc : NULL);
+        bind_text(st, 5, u->dek_wrapped);
+        rc = exec_done(c, st, "user seal legacy");
+    }
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_checkpoint(struct gh_store *s)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, "PRAGMA wal_checkpoint(TRUNCATE)");
+    if (st) {
+        int r = sqlite3_step(st);
+        /* One row: (busy, log pages, checkpointed pages); busy=1 means readers held it back. */
+        if (r == SQLITE_ROW && sqlite3_column_int(st, 0) == 0)
+            rc = GH_OK;
+        else if (r == SQLITE_ROW)
+            rc = GH_ERR_BUSY;
+        sqlite3_reset(st);
+    }
+    release(s, c);
+    return rc;
 }

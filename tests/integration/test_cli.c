@@ -80,11 +80,15 @@ static void test_users_import_ok(void **state)
     assert_int_equal(h_login(&srv, e2, "import-django-pass-3", NULL), 401);
     /* the first successful login upgraded both imported hashes to argon2id (of the NFKC form) */
     for (int i = 0; i < 2; i++) {
+        struct h_tokens tt;
+        assert_int_equal(h_login(&srv, i == 0 ? e1 : e2, i == 0 ? BCRYPT_PW : DJANGO_PW, &tt), 200);
+        json_t *claims = h_jwt_part(tt.access, 1);
         char cmd[1024];
         snprintf(cmd, sizeof cmd,
-                 "sqlite3 %s/gatehouse.db \"SELECT count(*) FROM users WHERE email_key = '%s' AND "
+                 "sqlite3 %s/gatehouse.db \"SELECT count(*) FROM users WHERE id = '%s' AND "
                  "password_hash LIKE 'nfkc\\$\\$argon2id\\$%%'\"",
-                 srv.dir, i == 0 ? e1 : e2);
+                 srv.dir, json_string_value(json_object_get(claims, "sub")));
+        json_decref(claims);
         FILE *p = popen(cmd, "r");
         assert_non_null(p);
         char out[32] = {0};

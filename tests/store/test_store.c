@@ -47,8 +47,10 @@ static void make_user(struct gh_user *u, const char *email)
 {
     memset(u, 0, sizeof *u);
     gh_random_id(u->id);
-    snprintf(u->email, sizeof u->email, "%s", email);
+    /* The store keeps sealed text; any opaque string stands for it here. */
+    snprintf(u->email_enc, sizeof u->email_enc, "pe1.sealed:%s", email);
     snprintf(u->email_key, sizeof u->email_key, "%s", email);
+    snprintf(u->dek_wrapped, sizeof u->dek_wrapped, "gk1.wrapped");
     snprintf(u->password_hash, sizeof u->password_hash, "$argon2id$v=19$m=8,t=1,p=1$x$y");
     u->created_at = u->updated_at = 1000;
 }
@@ -60,7 +62,9 @@ static void test_users(void **state)
     make_user(&u, "a@example.com");
     assert_int_equal(gh_store_user_insert(s, &u), GH_OK);
     assert_int_equal(gh_store_user_get(s, u.id, &got), GH_OK);
-    assert_string_equal(got.email, "a@example.com");
+    assert_string_equal(got.email_enc, "pe1.sealed:a@example.com");
+    assert_string_equal(got.dek_wrapped, "gk1.wrapped");
+    assert_string_equal(got.email, ""); /* the store never fills the plaintext view */
     assert_false(got.has_display_name);
     assert_int_equal(gh_store_user_find_by_email_key(s, "a@example.com", &got), GH_OK);
     assert_string_equal(got.id, u.id);

@@ -21,6 +21,7 @@ struct fx {
     struct gh_keyring *kr;
     struct gh_tokencache *cache;
     struct gh_sessioncache *sessions;
+    struct gh_pii *pii;
     char url[128];
     unsigned char refresh_key[32];
     struct gh_auth auth;
@@ -55,10 +56,14 @@ static int setup(void **state)
                                .access_ttl = 1800,
                                .idle_timeout = 3600,
                                .max_lifetime = 86400};
+    unsigned char index_key[32];
+    randombytes_buf(index_key, sizeof index_key);
+    assert_int_equal(gh_pii_new(f->kw, index_key, &f->pii), GH_OK);
+    f->auth.pii = f->pii;
     gh_random_id(f->user.id);
     snprintf(f->user.email, sizeof f->user.email, "s@example.com");
-    snprintf(f->user.email_key, sizeof f->user.email_key, "s@example.com");
     snprintf(f->user.password_hash, sizeof f->user.password_hash, "x");
+    assert_int_equal(gh_pii_seal_new_user(f->pii, "s@example.com", &f->user), GH_OK);
     assert_int_equal(gh_store_user_insert(f->store, &f->user), GH_OK);
     *state = f;
     return 0;
@@ -69,6 +74,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     gh_tokencache_free(f->cache);
     gh_sessioncache_free(f->sessions);
+    gh_pii_free(f->pii);
     gh_keyring_free(f->kr);
     gh_keywrap_free(f->kw);
     gh_store_free(f->store);
