@@ -246,6 +246,12 @@ static int server_spawn(struct h_server *s)
 
 int h_server_start(struct h_server *s, const char *const *extra_env)
 {
+    return h_server_start_prepared(s, extra_env, NULL);
+}
+
+int h_server_start_prepared(struct h_server *s, const char *const *extra_env,
+                            void (*prepare)(const char *dir))
+{
     memset(s, 0, sizeof *s);
     s->pid = -1;
     const char *tmp = getenv("TMPDIR");
@@ -257,6 +263,8 @@ int h_server_start(struct h_server *s, const char *const *extra_env)
     for (size_t i = 0; extra_env && extra_env[i]; i++)
         if (strncmp(extra_env[i], "GATEHOUSE_TLS_CERT_PATH=", 24) == 0)
             s->tls = true;
+    if (prepare)
+        prepare(s->dir);
     return server_spawn(s);
 }
 

@@ -52,6 +52,10 @@ struct h_tokens {
 /* Start the server with extra NAME=VALUE env entries (NULL-terminated list, may be NULL).
  * Returns 0 when /healthz answers 200. */
 int h_server_start(struct h_server *s, const char *const *extra_env);
+/* Like h_server_start, but prepare(dir) runs on the fresh data directory before the server
+ * starts (e.g. to lay down a database made by an earlier release). */
+int h_server_start_prepared(struct h_server *s, const char *const *extra_env,
+                            void (*prepare)(const char *dir));
 /* kill -9 the server, then start it again on the same data directory and environment (the log
  * before the kill is kept as server.log.before-kill). Returns 0 when it answers again. */
 int h_server_kill9_restart(struct h_server *s);
