@@ -44,6 +44,7 @@ static void usage(FILE *f)
             "  users import FILE         import JSON lines {\"email\",\"password_hash\"}\n"
             "                            (bcrypt, argon2, Django formats); all or nothing\n"
             "  users unlock ID           lift a user's login lock at once\n"
+            "  users erase ID            erase a user (sessions, data key, rows)\n"
             "  sessions revoke-all       revoke every session of every user\n"
             "  config-docs               print the settings table as Markdown\n"
             "  help, --help              this text and the settings\n\n"
@@ -326,11 +327,36 @@ static int cmd_users_unlock(const struct gh_config *cfg, const char *id)
     return 0;
 }
 
+/* Erase a user (operator request, e.g. a deletion request received by mail): sessions revoked,
+ * data key destroyed with the row, ledger entry written so restored backups stay erased. */
+static int cmd_users_erase(const struct gh_config *cfg, const char *id)
+{
+    if (!gh_id_is_valid(id))
+        return fail("users erase: ID must be a user id (22 characters, as in GET /v1/me)");
+    struct gh_store *s = NULL;
+    gh_err rc = gh_store_open(cfg->database_url, &s);
+    if (rc == GH_OK)
+        rc = gh_store_migrate(s, NULL);
+    if (rc == GH_OK)
+        rc = gh_store_user_erase(s, id, gh_now());
+    gh_store_free(s);
+    if (rc == GH_ERR_NOT_FOUND)
+        return fail("users erase: no such user");
+    if (rc != GH_OK)
+        return fail_err("users erase failed", rc);
+    gh_log_security(GH_LOG_INFO, "user_erased", NULL, id, NULL,
+                    json_pack("{s:s}", "by", "operator"));
+    printf("user %s erased\n", id);
+    return 0;
+}
+
 static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
 {
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
         printf(
-            "usage: gatehouse users import FILE | unlock ID\n"
+            "usage: gatehouse users import FILE | unlock ID | erase ID\n"
+            "  erase ID: delete the user, their sessions and their data key (crypto-shredding);\n"
+            "  recorded in the erasure ledger so that a restored backup stays erased.\n"
             "  unlock ID: lift the account's lock (and its known devices') at once.\n"
             "  FILE: JSON lines {\"email\": \"…\", \"password_hash\": \"…\"}; hashes in bcrypt\n"
             "  ($2a$/$2b$/$2y$), argon2id/argon2i PHC, or Django pbkdf2_sha256$, bcrypt_sha256$,\n"
@@ -340,8 +366,10 @@ static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
     }
     if (strcmp(argv[0], "unlock") == 0 && argc == 2)
         return cmd_users_unlock(cfg, argv[1]);
+    if (strcmp(argv[0], "erase") == 0 && argc == 2)
+        return cmd_users_erase(cfg, argv[1]);
     if (strcmp(argv[0], "import") != 0 || argc != 2)
-        return fail("usage: gatehouse users import FILE | unlock ID");
+        return fail("usage: gatehouse users import FILE | unlock ID | erase ID");
     struct gh_store *s = NULL;
     struct gh_keywrap *kw = NULL;
     struct gh_pii *pii = NULL;

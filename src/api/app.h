@@ -84,6 +84,8 @@ void gh_api_me_get(struct gh_http_req *req, void *app);
 void gh_api_me_password(struct gh_http_req *req, void *app);
 void gh_api_me_sessions(struct gh_http_req *req, void *app);
 void gh_api_me_session_delete(struct gh_http_req *req, void *app);
+void gh_api_me_export(struct gh_http_req *req, void *app);
+void gh_api_me_delete(struct gh_http_req *req, void *app);
 void gh_api_token(struct gh_http_req *req, void *app);
 void gh_api_token_refresh(struct gh_http_req *req, void *app);
 void gh_api_logout(struct gh_http_req *req, void *app);

@@ -147,3 +147,20 @@ void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p,
     }
     gh_http_reply_json(req, 200, o);
 }
+
+void gh_api_audit(struct gh_app *app, struct gh_http_req *req, const char *action,
+                  const char *actor, const char *target, const char *outcome)
+{
+    /* Wired to the audit chain (data/audit.h) once it lands; until then a log event. */
+    (void)app;
+    gh_log(GH_LOG_INFO, "audit", req ? gh_http_request_id(req) : NULL, "audit",
+           json_pack("{s:s,s:s,s:s,s:s}", "action", action, "actor", actor ? actor : "", "target",
+                     target ? target : "", "outcome", outcome));
+}
+
+json_t *gh_api_audit_events_of(struct gh_app *app, const char *user_id)
+{
+    (void)app;
+    (void)user_id;
+    return json_array();
+}

@@ -27,6 +27,13 @@ void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)
                         void *ctx);
 
 /* The RFC 6749 token response; device_token (may be NULL) is the known-device credential. */
+/* Append an audit event (data/audit.h) for this request: action, actor and target ids
+ * (may be NULL), outcome ("success", "failure", "denied"). Never fails the request. */
+void gh_api_audit(struct gh_app *app, struct gh_http_req *req, const char *action,
+                  const char *actor, const char *target, const char *outcome);
+/* The audit events where user_id is actor or target, as a JSON array (for the export). */
+json_t *gh_api_audit_events_of(struct gh_app *app, const char *user_id);
+
 void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p,
                          const char *device_token);
 

@@ -5,6 +5,8 @@
 const struct gh_route gh_api_routes[] = {
     {"POST", "/v1/users", GH_BODY_JSON, gh_api_users_create, GH_RULE_REGISTER},
     {"GET", "/v1/me", GH_BODY_NONE, gh_api_me_get, GH_RULE_API},
+    {"DELETE", "/v1/me", GH_BODY_JSON, gh_api_me_delete, GH_RULE_PASSWORD},
+    {"GET", "/v1/me/export", GH_BODY_NONE, gh_api_me_export, GH_RULE_API},
     {"PUT", "/v1/me/password", GH_BODY_JSON, gh_api_me_password, GH_RULE_PASSWORD},
     {"GET", "/v1/me/sessions", GH_BODY_NONE, gh_api_me_sessions, GH_RULE_API},
     {"DELETE", "/v1/me/sessions/{id}", GH_BODY_NONE, gh_api_me_session_delete, GH_RULE_API},

@@ -60,6 +60,16 @@ GH_MUST_USE gh_err gh_store_users_legacy(struct gh_store *s, size_t max, struct 
                                          size_t *out_n);
 /* Replace a legacy row's plaintext by its sealed fields, blind index and wrapped key. */
 GH_MUST_USE gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh_user *u);
+/* Erase a user: delete the row (and with it, by foreign key, its sessions, refresh tokens and
+ * login budgets; the wrapped data key goes with the row — crypto-shredding) in one transaction,
+ * append the id to the erasure ledger beside the database ("<db>-erasures", fsynced: a restored
+ * backup re-applies it), bump the revocation epoch, then checkpoint and truncate the WAL.
+ * GH_ERR_NOT_FOUND when there is no such user. */
+GH_MUST_USE gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now);
+/* Ids in the erasure ledger, for re-applying after a restore: cb is called for each. */
+GH_MUST_USE gh_err gh_store_erasure_ledger(struct gh_store *s,
+                                           void (*cb)(const char *user_id, int64_t at, void *ctx),
+                                           void *ctx);
 /* Copy the WAL into the database and truncate it (after rewriting or deleting personal data, so
  * that no old page image keeps a plaintext or erased copy). */
 GH_MUST_USE gh_err gh_store_checkpoint(struct gh_store *s);
@@ -122,6 +132,11 @@ GH_MUST_USE gh_err gh_store_session_by_refresh(struct gh_store *s, const char *r
 GH_MUST_USE gh_err gh_store_sessions_list(struct gh_store *s, const char *user_id, int64_t now,
                                           int64_t idle_timeout, size_t max, struct gh_session **out,
                                           size_t *out_n);
+
+/* Every session row of a user, revoked and expired ones included (data export), newest first,
+ * at most max. */
+GH_MUST_USE gh_err gh_store_sessions_all(struct gh_store *s, const char *user_id, size_t max,
+                                         struct gh_session **out, size_t *out_n);
 
 /* Revoke every session (incident response); *out_n how many. */
 GH_MUST_USE gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason, int64_t now,

@@ -2,6 +2,9 @@
  * keys, secure_delete), each with its own cache of prepared statements built from literal SQL.
  * Lifetime: connections live as long as the gh_store; a statement is reset before release. */
 #include <fcntl.h>
+#include <time.h>
+#include <stdlib.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -1459,6 +1462,111 @@ gh_err gh_store_checkpoint(struct gh_store *s)
             rc = GH_ERR_BUSY;
         sqlite3_reset(st);
     }
+    release(s, c);
+    return rc;
+}
+
+/* ---- erasure ---- */
+
+static gh_err ledger_append(struct gh_store *s, const char *user_id, int64_t now)
+{
+    char path[4200], line[64];
+    snprintf(path, sizeof path, "%s-erasures", s->path);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return GH_ERR_IO;
+    int n = snprintf(line, sizeof line, "%s\t%lld\n", user_id, (long long)now);
+    ssize_t w = write(fd, line, (size_t)n);
+    int sync_rc = fsync(fd);
+    close(fd);
+    return (w == n && sync_rc == 0) ? GH_OK : GH_ERR_IO;
+}
+
+gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now)
+{
+    /* The ledger first: if we crash between the two, a restore re-erases a user that the
+     * database may still hold — never the other way round. */
+    gh_err rc = ledger_append(s, user_id, now);
+    if (rc != GH_OK)
+        return rc;
+    struct conn *c = acquire(s);
+    rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, "DELETE FROM users WHERE id = ?1");
+    if (st) {
+        bind_text(st, 1, user_id);
+        rc = exec_done(c, st, "user erase");
+        if (rc == GH_OK && sqlite3_changes(c->db) == 0)
+            rc = GH_ERR_NOT_FOUND;
+    }
+    release(s, c);
+    if (rc != GH_OK)
+        return rc;
+    epoch_bump(s);
+    /* secure_delete zeroed the freed cells; push those pages out of the WAL too. A reader
+     * holding an old snapshot can delay it: retry briefly, then leave it to the next one. */
+    for (int i = 0; i < 20; i++) {
+        if (gh_store_checkpoint(s) == GH_OK)
+            break;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return GH_OK;
+}
+
+gh_err gh_store_erasure_ledger(struct gh_store *s,
+                               void (*cb)(const char *user_id, int64_t at, void *ctx), void *ctx)
+{
+    char path[4200], line[128];
+    snprintf(path, sizeof path, "%s-erasures", s->path);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? GH_OK : GH_ERR_IO;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            continue;
+        *tab = '\0';
+        if (!gh_id_is_valid(line))
+            continue;
+        cb(line, (int64_t)strtoll(tab + 1, NULL, 10), ctx);
+    }
+    fclose(f);
+    return GH_OK;
+}
+
+gh_err gh_store_sessions_all(struct gh_store *s, const char *user_id, size_t max,
+                             struct gh_session **out, size_t *out_n)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    struct gh_session *arr = gh_calloc(max ? max : 1, sizeof *arr);
+    size_t n = 0;
+    sqlite3_stmt *st;
+    if (!arr) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    if (!(st = gh_sqlite_prepare(c, "SELECT id, user_id, created_at, last_used_at, expires_at, "
+                                    "revoked_at FROM sessions WHERE user_id = ?1 "
+                                    "ORDER BY created_at DESC, id LIMIT ?2")))
+        goto out;
+    bind_text(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && n < max)
+        read_session(st, &arr[n++]);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE && r != SQLITE_ROW) {
+        log_sqlite(c->db, r, "sessions all");
+        rc = map_rc(r);
+        goto out;
+    }
+    *out = arr;
+    *out_n = n;
+    arr = NULL;
+    rc = GH_OK;
+out:
+    gh_free(arr);
     release(s, c);
     return rc;
 }

@@ -1,0 +1,172 @@
+/* Integration: export returns everything held about the user (and never the password hash);
+ * erasure (self-service with the password, or by the operator) revokes every session, destroys
+ * the data key with the row, and really removes the bytes from the database and its WAL; the
+ * email can register again as a new user. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define PW "erasure passphrase copper kettle"
+
+static bool db_files_contain(const char *dir, const char *needle)
+{
+    const char *suffix[] = {"", "-wal", "-shm", NULL};
+    for (int i = 0; suffix[i]; i++) {
+        char path[512];
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/gatehouse.db%s", dir, suffix[i]);
+        char *data = h_read_file(path, &len);
+        if (!data)
+            continue;
+        bool found = memmem(data, len, needle, strlen(needle)) != NULL;
+        free(data);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+/* One column of the user's row, read with the sqlite3 CLI. */
+static void user_column(const struct h_server *srv, const char *uid, const char *col, char *out,
+                        size_t size)
+{
+    char cmd[768];
+    snprintf(cmd, sizeof cmd, "sqlite3 %s/gatehouse.db \"SELECT %s FROM users WHERE id = '%s'\"",
+             srv->dir, col, uid);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    out[0] = '\0';
+    if (!fgets(out, (int)size, p))
+        out[0] = '\0';
+    pclose(p);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static void uid_of(const char *access, char out[64])
+{
+    json_t *c = h_jwt_part(access, 1);
+    snprintf(out, 64, "%s", json_string_value(json_object_get(c, "sub")));
+    json_decref(c);
+}
+
+static void test_export_then_self_erasure(void **state)
+{
+    (void)state;
+    struct h_server srv;
+    assert_int_equal(h_server_start(&srv, NULL), 0);
+    const char *email = "erase-me-7731@example.com";
+    assert_int_equal(h_register(&srv, email, PW, "Erase Me Name", NULL), 201);
+    struct h_tokens t1, t2;
+    assert_int_equal(h_login(&srv, email, PW, &t1), 200);
+    assert_int_equal(h_login(&srv, email, PW, &t2), 200);
+    char uid[64];
+    uid_of(t1.access, uid);
+
+    /* Export: profile decrypted, both sessions, metadata, never the hash. */
+    struct h_response r;
+    assert_int_equal(h_get(&srv, "/v1/me/export", t1.access, &r), 0);
+    h_assert_json_response(&r, 200);
+    json_t *u = json_object_get(r.json, "user");
+    assert_string_equal(json_string_value(json_object_get(u, "email")), email);
+    assert_string_equal(json_string_value(json_object_get(u, "display_name")), "Erase Me Name");
+    assert_string_equal(json_string_value(json_object_get(u, "id")), uid);
+    assert_string_equal(json_string_value(json_object_get(u, "password_hash_algorithm")),
+                        "argon2id-nfkc");
+    assert_true(json_is_string(json_object_get(u, "last_login_at")));
+    assert_int_equal(json_array_size(json_object_get(r.json, "sessions")), 2);
+    assert_true(json_is_array(json_object_get(r.json, "audit_events")));
+    assert_null(strstr(r.body, "argon2id$v="));
+    assert_null(strstr(r.body, "pe1."));
+    assert_null(strstr(r.body, "gk1."));
+    h_response_free(&r);
+
+    /* What the database holds for this user now: sealed fields and the wrapped data key. */
+    char wrapped[512], email_enc[600], name_enc[600];
+    user_column(&srv, uid, "dek_wrapped", wrapped, sizeof wrapped);
+    user_column(&srv, uid, "email", email_enc, sizeof email_enc);
+    user_column(&srv, uid, "display_name", name_enc, sizeof name_enc);
+    assert_true(strncmp(wrapped, "gk1.", 4) == 0);
+    assert_true(strncmp(email_enc, "pe1.", 4) == 0);
+    assert_true(db_files_contain(srv.dir, wrapped + 30));
+
+    /* Wrong password: refused, nothing erased. */
+    assert_int_equal(h_send_json(&srv, "DELETE", "/v1/me", t1.access,
+                                 json_pack("{s:s}", "password", "not my password at all"), &r),
+                     0);
+    h_assert_problem(&srv, &r, 401);
+    h_response_free(&r);
+    assert_int_equal(h_me_status(&srv, t1.access), 200);
+
+    assert_int_equal(h_send_json(&srv, "DELETE", "/v1/me", t1.access,
+                                 json_pack("{s:s}", "password", PW), &r),
+                     0);
+    assert_int_equal(r.status, 204);
+    h_response_free(&r);
+
+    /* Every session is gone, the login fails, the refresh fails. */
+    assert_int_equal(h_me_status(&srv, t1.access), 401);
+    assert_int_equal(h_me_status(&srv, t2.access), 401);
+    assert_int_equal(h_refresh(&srv, t2.refresh, NULL), 401);
+    assert_int_equal(h_login(&srv, email, PW, NULL), 401);
+    /* The bytes are gone from the database, its WAL and shm (secure_delete + truncated WAL). */
+    assert_false(db_files_contain(srv.dir, wrapped + 30));
+    assert_false(db_files_contain(srv.dir, email_enc + 30));
+    assert_false(db_files_contain(srv.dir, name_enc + 30));
+    /* The erasure ledger names the id (and nothing else about the user). */
+    char lpath[512];
+    snprintf(lpath, sizeof lpath, "%s/gatehouse.db-erasures", srv.dir);
+    char *ledger = h_read_file(lpath, NULL);
+    assert_non_null(ledger);
+    assert_non_null(strstr(ledger, uid));
+    assert_null(strstr(ledger, "erase-me"));
+    free(ledger);
+    /* The email can register again, as a new user. */
+    json_t *j = NULL;
+    assert_int_equal(h_register(&srv, email, PW, NULL, &j), 201);
+    assert_string_not_equal(json_string_value(json_object_get(j, "id")), uid);
+    json_decref(j);
+    assert_int_equal(h_server_stop(&srv), 0);
+    h_server_free(&srv);
+}
+
+static void test_operator_erasure(void **state)
+{
+    (void)state;
+    struct h_server srv;
+    assert_int_equal(h_server_start(&srv, NULL), 0);
+    char email[128];
+    struct h_tokens t;
+    h_user_session(&srv, "operase", PW, email, sizeof email, &t);
+    char uid[64];
+    uid_of(t.access, uid);
+    assert_int_equal(h_me_status(&srv, t.access), 200);
+    struct h_cli_result c;
+    const char *args[] = {"users", "erase", uid, NULL};
+    assert_int_equal(h_cli(&srv, args, &c), 0);
+    assert_int_equal(c.exit_code, 0);
+    h_cli_free(&c);
+    /* The running server refuses the token at once (the revocation epoch moved). */
+    assert_int_equal(h_me_status(&srv, t.access), 401);
+    assert_int_equal(h_login(&srv, email, PW, NULL), 401);
+    assert_int_equal(h_cli(&srv, args, &c), 0);
+    assert_int_not_equal(c.exit_code, 0); /* already gone */
+    h_cli_free(&c);
+    assert_int_equal(h_server_stop(&srv), 0);
+    h_server_free(&srv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_export_then_self_erasure),
+        cmocka_unit_test(test_operator_erasure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
