@@ -64,6 +64,31 @@ def main():
     # distribution (Mann-Whitney) is significant at the 5 % level.
     timing_ok = abs(t_t) < 1.96 and abs(t_z) < 1.96
 
+    def errs(prefix):
+        return sum(int(f(r, f"{prefix}_err_{k}", 0)) for k in ("connect", "read", "write", "status", "timeout"))
+
+    # 6. isolation: the stricter comparison uses the better (lower) of the two "alone" runs
+    iso_a1, iso_a2 = f(r, "iso_alone_p99_us"), f(r, "iso_alone2_p99_us")
+    iso_alone_p99 = min(iso_a1, iso_a2)
+    iso_flood_p99 = f(r, "iso_flood_p99_us")
+    iso_ratio = iso_flood_p99 / iso_alone_p99 if iso_alone_p99 > 0 else float("nan")
+    iso_alone_p50 = min(f(r, "iso_alone_p50_us"), f(r, "iso_alone2_p50_us"))
+    iso_p50_ratio = f(r, "iso_flood_p50_us") / iso_alone_p50 if iso_alone_p50 > 0 else float("nan")
+    iso_errs = errs("iso_alone") + errs("iso_alone2") + errs("iso_flood")
+    iso_hz_ratio = (f(r, "iso_hz_flood_p99_us") / f(r, "iso_hz_alone_p99_us")
+                    if f(r, "iso_hz_alone_p99_us") > 0 else float("nan"))
+    # 7. rate limiter memory
+    rl_segs = [i for i in range(1, 5) if f"rl{i}_sent" in r]
+    rl_sent = sum(int(f(r, f"rl{i}_sent", 0)) for i in rl_segs)
+    rl_401 = sum(int(f(r, f"rl{i}_s401", 0)) for i in rl_segs)
+    rl_429 = sum(int(f(r, f"rl{i}_s429", 0)) for i in rl_segs)
+    rl_other = sum(int(f(r, f"rl{i}_sother", 0)) for i in rl_segs)
+    rl_dur = sum(f(r, f"rl{i}_duration_us", 0) for i in rl_segs) / 1e6
+    rl_before, rl_after = f(r, "rl_rss_before_kib"), f(r, "rl_rss_after_kib")
+    rl_growth = rl_after - rl_before
+    max_keys = 65536  # GATEHOUSE_RATELIMIT_MAX_KEYS default; 4-way buckets, power-of-two slots
+    rl_fixed = max_keys * 16 + 256 * 64  # slots + 256 cache-line-padded stripe mutexes
+
     checks = {
         "me_ratio": me_ratio >= 50.0 and me_errs == 0,
         "me_p99": me_p99 < 5000.0 and me_errs == 0,
@@ -71,6 +96,9 @@ def main():
         "timing": timing_ok,
         "rss_idle": rss_idle < 12 * 1024,
         "first_answer": start_med < 100.0,
+        "isolation_p99": iso_ratio < 2.0 and iso_errs == 0,
+        "ratelimit_rss": rl_growth < 8 * 1024 and rl_sent > 0,
+        "ratelimit_still_limits": int(f(r, "rl_burst1_s429", 0)) > 0 and int(f(r, "rl_burst2_s429", 0)) > 0,
     }
 
     L = []
@@ -142,10 +170,54 @@ def main():
     runs = ", ".join(r.get(f"startfresh_run{i}_ms", "?") for i in range(5))
     w(f"| 5f | exec → first /healthz 200, fresh data dir (migrations + key generation; {runs} ms) | "
       f"{fresh_med:.1f} ms | (info) | — |")
+    w(f"| 6 | GET /v1/me alone, wrk -t1 -c8 {f(r,'iso_alone_duration_us') / 1e6:.0f} s, "
+      f"before / after the flood | {f(r,'iso_alone_rps'):,.0f} / {f(r,'iso_alone2_rps'):,.0f} req/s; "
+      f"p50 {ms(f(r,'iso_alone_p50_us'))} / {ms(f(r,'iso_alone2_p50_us'))}, "
+      f"p99 {ms(iso_a1)} / {ms(iso_a2)} | | |")
+    w(f"| 6a | same, during a login flood ({r.get('iso_login_requests','?')} logins in "
+      f"{f(r,'iso_login_duration_us') / 1e6:.0f} s, wrk -c{r.get('iso_flood_conns', '?')}; /v1/me starts 3 s in) | "
+      f"{f(r,'iso_flood_rps'):,.0f} req/s; p50 {ms(f(r,'iso_flood_p50_us'))}, p99 {ms(iso_flood_p99)}, "
+      f"max {ms(f(r,'iso_flood_max_us'))}; non-2xx/errors {iso_errs} | | |")
+    w(f"| 6b | **p99 under flood / p99 alone** (better alone run, {ms(iso_alone_p99)}) | "
+      f"{iso_ratio:.1f}× | < 2× | {verdict(checks['isolation_p99'])} |")
+    w(f"| 6c | p50 under flood / p50 alone | {iso_p50_ratio:.2f}× ({ms(f(r,'iso_flood_p50_us'))} vs "
+      f"{ms(iso_alone_p50)}) | (info) | — |")
+    w(f"| 6d | the flood, seen by the server (metrics listener, every 0.5 s, during the /v1/me run) | "
+      f"hash queue depth median {r.get('isoq_me_depth_median','?')}, min {r.get('isoq_me_depth_min','?')}, "
+      f"max {r.get('isoq_me_depth_max','?')} of limit 64; {r.get('isoq_me_logins_ok_rate','?')} logins/s; "
+      f"mean wait for a hash thread {r.get('isoq_me_wait_mean_ms','?')} ms | (info) | — |")
+    w(f"| 6e | the flood, whole run: 503 (queue full) counted by the server / non-2xx seen by the login wrk | "
+      f"{r.get('isoq_flood_rejected','?')} / {errs('iso_login')} of {r.get('iso_login_requests','?')} answers "
+      f"(login p50 {ms(f(r,'iso_login_p50_us'))}, p99 {ms(f(r,'iso_login_p99_us'))}); queue depth "
+      f"median {r.get('isoq_flood_depth_median','?')}, max {r.get('isoq_flood_depth_max','?')} | (info) | — |")
+    w(f"| 6f | diagnostic: GET /healthz (no auth, no DB), wrk -t1 -c8 5 s, alone / during the flood | "
+      f"p50 {ms(f(r,'iso_hz_alone_p50_us'))} / {ms(f(r,'iso_hz_flood_p50_us'))}, p99 "
+      f"{ms(f(r,'iso_hz_alone_p99_us'))} / {ms(f(r,'iso_hz_flood_p99_us'))} ({iso_hz_ratio:.1f}×); "
+      f"{f(r,'iso_hz_alone_rps'):,.0f} / {f(r,'iso_hz_flood_rps'):,.0f} req/s | (info) | — |")
+    w(f"| 7 | rate limiter: GET /v1/me (no token) with distinct X-Forwarded-For addresses, default limits, "
+      f"wrk -t1 -c32 in {len(rl_segs)} segments | {rl_sent:,} addresses sent in {rl_dur:.0f} s "
+      f"({rl_sent / rl_dur if rl_dur > 0 else float('nan'):,.0f}/s); answers 401: {rl_401:,}, 429: {rl_429:,}, "
+      f"other: {rl_other:,} | | |")
+    segs = ", ".join(f"{f(r, f'rl_rss_seg{i}_kib') / 1024:.1f}" for i in rl_segs)
+    w(f"| 7a | VmRSS: at start / before the flood / after each {rl_sent // max(1, len(rl_segs)):,} addresses / "
+      f"1 s after (max of {r.get('rl_rss_samples','?')} samples) | {f(r,'rl_rss_start_kib') / 1024:.1f} / "
+      f"{rl_before / 1024:.1f} / {segs} / {rl_after / 1024:.1f} MiB (max {f(r,'rl_rss_max_kib') / 1024:.1f}) | (info) | — |")
+    w(f"| 7b | **RSS growth after {rl_sent:,} distinct addresses** (after − before) | "
+      f"{rl_growth / 1024:+.2f} MiB ({int(rl_growth):+d} KiB) | < 8 MiB | {verdict(checks['ratelimit_rss'])} |")
+    w(f"| 7c | the limiter's own table (GATEHOUSE_RATELIMIT_MAX_KEYS {max_keys} × 16 B + 256 stripe locks × 64 B, "
+      f"calloc'd at start: pages count in RSS once touched) | {rl_fixed / 1048576:.2f} MiB | (info) | — |")
+    for k, label in (("0", "before the flood, 192.0.2.1"), ("1", "after the flood, new address 198.51.100.7"),
+                     ("2", "after the flood, 192.0.2.1 again")):
+        w(f"| 7{'def'[int(k)]} | burst of {r.get(f'rl_burst{k}_n','?')} back to back from one address, {label} | "
+          f"401: {r.get(f'rl_burst{k}_s401','?')}, 429: {r.get(f'rl_burst{k}_s429','?')} (first 429 at request "
+          f"#{r.get(f'rl_burst{k}_first429','?')}, {r.get(f'rl_burst{k}_elapsed_ms','?')} ms) | "
+          + ("429 after ~300 (burst) | " + verdict(checks["ratelimit_still_limits"]) if k == "2" else "(info) | —")
+          + " |")
     w("")
     w(f"Whole run: {r.get('total_s','?')} s (user/token setup {r.get('setup_s','?')} s). Load average"
       " (1/5/15 min) just before each phase, as a hint of other work on the machine: "
-      + "; ".join(f"{k} {r.get('load_' + k, '?')}" for k in ("nginx", "healthz", "me", "nginx2", "argon2", "login", "argon2b", "timing"))
+      + "; ".join(f"{k} {r.get('load_' + k, '?')}" for k in ("nginx", "healthz", "me", "nginx2", "argon2", "login", "argon2b", "timing",
+                                                 "iso_alone", "iso_flood", "iso_alone2", "rl"))
       + ".")
     w("")
 
@@ -220,6 +292,55 @@ def main():
         w(f"  (~{f(r,'argon2_t1_ms'):.0f} ms on this CPU, see 3a), then opens SQLite and loads keys.")
         w("")
 
+    if not checks["isolation_p99"]:
+        w("### GET /v1/me under a login flood: what dominates")
+        w("")
+        w(f"- Alone, /v1/me has p99 {ms(iso_alone_p99)}; while {r.get('iso_flood_conns','?')} concurrent logins keep")
+        w(f"  the hashing pool busy (queue depth ~{r.get('isoq_me_depth_median','?')}, none refused) its p99 is")
+        w(f"  {ms(iso_flood_p99)} ({iso_ratio:.0f}×) and its max {ms(f(r,'iso_flood_max_us'))}, while the median moves")
+        w(f"  only {iso_p50_ratio:.2f}×: most requests are unaffected, a tail of them waits milliseconds to tens")
+        w("  of milliseconds. Throughput drops from"
+          f" {min(f(r,'iso_alone_rps'), f(r,'iso_alone2_rps')):,.0f} to {f(r,'iso_flood_rps'):,.0f} req/s.")
+        w("- CPU: the machine has 2 cores. Alone, the /v1/me wrk and the server's one HTTP thread each")
+        w("  keep a core busy. Under the flood, two argon2id threads (m=19 MiB each, ~31 ms of CPU per")
+        w("  login) want both cores as well, plus the login wrk. The hash threads run at nice +10")
+        w("  (weight 110 against 1024), so they should only fill the gaps; the thread listings below")
+        w("  (ps -L, cumulative CPU time per thread) show how the CPU was actually shared.")
+        w(f"- Row 6f splits it: GET /healthz (HTTP layer only: no token check, no cache, no SQLite)")
+        w(f"  goes from p99 {ms(f(r,'iso_hz_alone_p99_us'))} to {ms(f(r,'iso_hz_flood_p99_us'))} ({iso_hz_ratio:.1f}×)"
+          " under the same flood.")
+        if iso_hz_ratio < iso_ratio / 2:
+            w("  So CPU sharing alone does not explain the /v1/me tail: /healthz pays it much less. What")
+            w("  /v1/me does in addition is the token check (token and session caches, striped mutexes) and")
+            w("  the revocation-epoch read; a login running on a hash thread (nice +10) also writes the")
+            w("  database (one transaction with synchronous=FULL) and inserts into the same caches. A")
+            w("  likely cause is a lock or a shared resource that a low-priority hash thread holds while")
+            w("  it is preempted (priority inversion), so the HTTP thread waits for a thread that gets a")
+            w("  tenth of a core. Not identified further here (src/ is not this bench's to change); a")
+            w("  `perf sched`/off-CPU profile of the HTTP thread during the flood would name it.")
+        else:
+            w("  The HTTP layer alone suffers about as much, so the tail is CPU scheduling on 2 cores:")
+            w("  the HTTP thread and wrk waiting behind the hash threads (and each other) for a core.")
+        w("- For scale (measured while writing this bench, not part of run.sh): 2 threads of")
+        w("  bench/argon2_rate.c at nice 10, outside gatehouse, raised the /healthz p99 of an otherwise")
+        w("  idle server from ~1.2 to ~4.4 ms (nice 19: ~1.4 ms): plain CPU competition on this")
+        w("  machine costs a few milliseconds of tail, not tens.")
+        w("- Other engineers build and test on this machine at the same time (see the load averages).")
+        w("")
+    if not checks["ratelimit_rss"]:
+        w("### Rate limiter memory")
+        w("")
+        w(f"- RSS grew by {rl_growth / 1024:.1f} MiB over {rl_sent:,} distinct addresses; the limiter's own table")
+        w(f"  is {rl_fixed / 1048576:.2f} MiB, allocated once. Compare the per-segment figures in 7a: growth")
+        w("  that continues segment after segment would be proportional to addresses; a step at the")
+        w("  first segment only is warm-up (the table's pages, connection pools, malloc arenas).")
+        w("")
+    if not checks["ratelimit_still_limits"]:
+        w("### Rate limiter after the flood")
+        w("")
+        w("- A burst from one address after the flood was not refused with 429: the limiter lost")
+        w("  track of that address. See the burst rows (7d-7f).")
+        w("")
     w("## Method")
     w("")
     w("1. nginx: private config in a temp dir (`daemon off`, `worker_processes 1`, `access_log off`,")
@@ -243,24 +364,57 @@ def main():
     w("   against existing users. Percentiles are nearest-rank.")
     w("5. RSS is VmRSS from /proc/PID/status. Time to first answer (bench/startup.py): perf_counter")
     w("   before Popen, then a tight loop of raw-socket `GET /healthz` until a 200; run 5 times.")
+    w("6. Isolation: the measured server is restarted on the same data dir with")
+    w("   `GATEHOUSE_METRICS_LISTEN` (same tokens and login users, default argon2id params, 2 hash")
+    w("   threads at nice +10, queue 64), warmed with a 3 s /v1/me pass (cold caches after the")
+    w("   restart). Then GET /v1/me alone (wrk -t1 -c8, --latency); GET /healthz alone (5 s); a login")
+    w(f"   flood (bench/login.lua, right passwords, wrk -c{r.get('iso_flood_conns','?')}, --timeout 10s) in the")
+    w("   background and, 3 s into it, the same /v1/me run, then the /healthz run; after the flood")
+    w("   and 2 s of draining, /v1/me alone again. The ratio uses the better (lower) alone p99, the")
+    w("   stricter comparison. bench/metrics_sample.py scrapes /metrics every 0.5 s for")
+    w("   gatehouse_hash_queue_depth, gatehouse_hash_rejected_total (the 503s), successful logins and")
+    w("   gatehouse_hash_wait_seconds; windows are cut by wall-clock time. The queue limit counts")
+    w("   *waiting* jobs: with 2 running, 503s start above 66 concurrent logins, so a -c32 flood keeps")
+    w("   the pool saturated (a queue of ~30, ~1 s of waiting) without refusals; BENCH_FLOOD_CONNS=96")
+    w("   makes it refuse, which turns part of the flood into a tight 503 loop on the HTTP thread.")
+    w("7. Rate limiter: a fresh server with `GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32`, every rate limit")
+    w("   at its default (API 6000/min, burst 300, GATEHOUSE_RATELIMIT_MAX_KEYS 65536) and log level")
+    w("   warn (at info each 401 is a log line). bench/xff.lua sends GET /v1/me without a token, each")
+    w("   request with a new X-Forwarded-For: even numbers 10.a.b.c, odd numbers 2001:db8:X:Y::1 (a")
+    w("   new /64 each, as IPv6 clients are keyed by /64). The rate-limit guard runs before")
+    w("   authentication, so each request charges a new budget and is answered 401. Four wrk runs of")
+    w("   a quarter each; VmRSS after each and every 100 ms. bench/burst.py then sends 600 requests")
+    w("   back to back from one address: ~300 (burst) + 100/s × elapsed are let through, the rest 429.")
     w("")
     w("## Commands")
     w("")
     w("```sh")
     w("cd /work/main && make bench      # = make deps-bench build && sh bench/run.sh")
-    for k in ("cmd_nginx", "cmd_healthz", "cmd_me", "cmd_argon2", "cmd_login", "cmd_timing", "cmd_startup"):
+    for k in ("cmd_nginx", "cmd_healthz", "cmd_me", "cmd_argon2", "cmd_login", "cmd_timing", "cmd_startup",
+              "cmd_iso_me", "cmd_iso_flood", "cmd_rl"):
         w(r.get(k, f"# {k} missing"))
     w("```")
     w("")
     w("Knobs (environment of run.sh): BENCH_USERS (10000), BENCH_LOGIN_USERS (32), BENCH_TIMING_N")
     w("(300), BENCH_ME_DURATION (15s), BENCH_LOGIN_DURATION (15s), BENCH_NGINX_DURATION (10s), BENCH_HEALTHZ_DURATION (5s),")
-    w("GATEHOUSE_BIN (build/gatehouse).")
+    w("BENCH_ISO_DURATION (8s), BENCH_FLOOD_DURATION (20s), BENCH_FLOOD_CONNS (32), BENCH_RL_ADDRESSES")
+    w("(1000000), GATEHOUSE_BIN (build/gatehouse).")
     w("")
     w("## Raw output")
     w("")
     for name, title in (("wrk_nginx.txt", "wrk: nginx"), ("wrk_nginx2.txt", "wrk: nginx, after /v1/me"), ("wrk_healthz.txt", "wrk: GET /healthz"), ("wrk_me_cold.txt", "wrk: GET /v1/me, cold first 3 s"), ("wrk_me.txt", "wrk: GET /v1/me"),
                         ("wrk_login.txt", "wrk: POST /v1/token"), ("argon2_1.txt", "argon2_rate, 1 thread"),
-                        ("argon2_2.txt", "argon2_rate, 2 threads"), ("argon2_2b.txt", "argon2_rate, 2 threads, after the login run"), ("setup.txt", "user/token setup")):
+                        ("argon2_2.txt", "argon2_rate, 2 threads"), ("argon2_2b.txt", "argon2_rate, 2 threads, after the login run"), ("setup.txt", "user/token setup"),
+                        ("wrk_iso_alone.txt", "wrk: GET /v1/me alone (isolation)"),
+                        ("wrk_iso_hz_alone.txt", "wrk: GET /healthz alone (isolation)"),
+                        ("wrk_iso_login.txt", "wrk: the login flood"),
+                        ("wrk_iso_flood.txt", "wrk: GET /v1/me during the login flood"),
+                        ("wrk_iso_hz_flood.txt", "wrk: GET /healthz during the login flood"),
+                        ("wrk_iso_alone2.txt", "wrk: GET /v1/me alone, after the flood"),
+                        ("iso_threads_flood0.txt", "server threads when /v1/me starts under the flood (ps -L; TIME is cumulative CPU)"),
+                        ("iso_threads_flood1.txt", "server threads when it ends"),
+                        ("wrk_rl1.txt", "wrk: distinct X-Forwarded-For, first segment"),
+                        ("wrk_rl4.txt", "wrk: distinct X-Forwarded-For, last segment")):
         w(f"### {title}")
         w("")
         w("```")

@@ -21,7 +21,7 @@ LOGIN_DUR=${BENCH_LOGIN_DURATION:-15s}
 NGINX_DUR=${BENCH_NGINX_DURATION:-10s}
 HEALTHZ_DUR=${BENCH_HEALTHZ_DURATION:-5s}
 ISO_DUR=${BENCH_ISO_DURATION:-8s}          # each GET /v1/me run of the isolation phase
-FLOOD_DUR=${BENCH_FLOOD_DURATION:-15s}     # the login flood (the /v1/me run starts 3 s into it)
+FLOOD_DUR=${BENCH_FLOOD_DURATION:-20s}     # the login flood (/v1/me starts 3 s into it, then /healthz)
 FLOOD_CONNS=${BENCH_FLOOD_CONNS:-32}       # concurrent logins of the flood
 RL_ADDRS=${BENCH_RL_ADDRESSES:-1000000}    # distinct X-Forwarded-For addresses, in 4 segments
 # must match bench/setup_users.py; strong enough for the password policy (zxcvbn, with the
@@ -281,6 +281,7 @@ log "6. GET /v1/me alone vs under a login flood ($FLOOD_CONNS concurrent logins)
 start_gh "$DATA" "$T/gh-iso.log" GATEHOUSE_METRICS_LISTEN="127.0.0.1:$METRICS_PORT"
 wait_http "http://127.0.0.1:$METRICS_PORT/metrics" "$GH_PID"
 rec iso_env "measured server + GATEHOUSE_METRICS_LISTEN=127.0.0.1:$METRICS_PORT"
+rec iso_flood_conns "$FLOOD_CONNS"
 CMD_ISO_ME="wrk -t1 -c8 -d$ISO_DUR --latency -s bench/me.lua http://127.0.0.1:$GH_PORT -- <tokens.txt> 1"
 CMD_ISO_FLOOD="wrk -t1 -c$FLOOD_CONNS -d$FLOOD_DUR --latency --timeout 10s -s bench/login.lua http://127.0.0.1:$GH_PORT -- <emails.txt> $PASSWORD 1"
 rec cmd_iso_me "$CMD_ISO_ME"
@@ -288,6 +289,11 @@ rec cmd_iso_flood "$CMD_ISO_FLOOD   (3 s later, in parallel: the GET /v1/me run 
 iso_me() { # OUT
     timeout 60 wrk -t1 -c8 -d"$ISO_DUR" --latency -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- \
         "$T/tokens.txt" 1 >"$1" 2>&1
+}
+# diagnostic: the HTTP layer alone (no token check, no storage), same shape, 5 s
+iso_hz() { # OUT
+    timeout 60 wrk -t1 -c8 -d5s --latency -s bench/static.lua "http://127.0.0.1:$GH_PORT/healthz" \
+        >"$1" 2>&1
 }
 now() { date +%s.%N; }
 # a restarted server has cold token and session caches: one pass over the tokens first
@@ -299,6 +305,8 @@ ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_before.txt" 2>&1 || 
 rec_load iso_alone
 iso_me "$T/wrk_iso_alone.txt"
 rec_wrk iso_alone "$T/wrk_iso_alone.txt"
+iso_hz "$T/wrk_iso_hz_alone.txt"
+rec_wrk iso_hz_alone "$T/wrk_iso_hz_alone.txt"
 rec_load iso_flood
 tf0=$(now)
 timeout 90 wrk -t1 -c"$FLOOD_CONNS" -d"$FLOOD_DUR" --latency --timeout 10s -s bench/login.lua \
@@ -310,10 +318,13 @@ ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_flood0.txt" 2>&1 || 
 iso_me "$T/wrk_iso_flood.txt"
 ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_flood1.txt" 2>&1 || true
 ti1=$(now)
+iso_hz "$T/wrk_iso_hz_flood.txt"
+th1=$(now)
 wait "$FLOOD_PID" || true
 FLOOD_PID=""
 tf1=$(now)
 rec_wrk iso_flood "$T/wrk_iso_flood.txt"
+rec_wrk iso_hz_flood "$T/wrk_iso_hz_flood.txt"
 rec_wrk iso_login "$T/wrk_iso_login.txt"
 sleep 2 # the queue drains (at most a few dozen jobs at ~50/s)
 rec_load iso_alone2
@@ -321,6 +332,7 @@ iso_me "$T/wrk_iso_alone2.txt"
 rec_wrk iso_alone2 "$T/wrk_iso_alone2.txt"
 kill "$MSAMPLER_PID" 2>/dev/null || true; wait "$MSAMPLER_PID" 2>/dev/null || true; MSAMPLER_PID=""
 python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$ti0" "$ti1" | sed 's/^/isoq_me_/' >>"$RES"
+python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$ti1" "$th1" | sed 's/^/isoq_hz_/' >>"$RES"
 python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$tf0" "$tf1" | sed 's/^/isoq_flood_/' >>"$RES"
 stop_gh
 

@@ -39,6 +39,7 @@ static void usage(FILE *f)
             "  keys rotate [SECONDS]     add a signing key, published in the JWKS at once, that\n"
             "                            signs after SECONDS (default\n"
             "                            GATEHOUSE_SIGNING_KEY_PUBLISH_AHEAD; 0: at once)\n"
+            "  keys rotate-master        re-wrap every stored key under a new master key\n"
             "  keys revoke KID           withdraw a signing key at once: removed from the\n"
             "                            JWKS, every token it signed refused\n"
             "  users import FILE         import JSON lines {\"email\",\"password_hash\"}\n"
@@ -245,11 +246,14 @@ static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
     struct gh_keywrap *kw = NULL;
     int code = 1;
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
-        printf("usage: gatehouse keys list | rotate [SECONDS] | revoke KID\n"
+        printf("usage: gatehouse keys list | rotate [SECONDS] | revoke KID | rotate-master\n"
                "  rotate: the new key is published now and signs after SECONDS (default\n"
                "  GATEHOUSE_SIGNING_KEY_PUBLISH_AHEAD, 600); the old key stays published until\n"
                "  its last token expires.\n"
-               "  revoke: emergency withdrawal; every token the key signed is refused at once.\n");
+               "  revoke: emergency withdrawal; every token the key signed is refused at once.\n"
+               "  rotate-master: with GATEHOUSE_MASTER_KEY=new and _PREVIOUS=old, re-wrap every\n"
+               "  stored key under the new master key while the service runs (no data is\n"
+               "  re-encrypted); then remove _PREVIOUS and restart.\n");
         return argc < 1 ? 2 : 0;
     }
     if (open_ops(cfg, &s, &kw) != 0)
@@ -279,6 +283,31 @@ static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
             goto out;
         }
         printf("new signing key %s: published now, signs from %ld s from now\n", kid, in);
+    } else if (strcmp(argv[0], "rotate-master") == 0 && argc == 1) {
+        if (!cfg->master_key_previous_text) {
+            fail("keys rotate-master: set GATEHOUSE_MASTER_KEY to the new key and "
+                 "GATEHOUSE_MASTER_KEY_PREVIOUS to the old one");
+            goto out;
+        }
+        long rewrapped = 0, left = 0;
+        if ((rc = gh_keys_rotate_master(s, kw, &rewrapped, &left)) != GH_OK) {
+            fail_err("master-key rotation failed (nothing is lost: run it again)", rc);
+            goto out;
+        }
+        gh_log_security(
+            GH_LOG_INFO, "master_key_rotated", NULL, NULL, NULL,
+            json_pack("{s:I,s:I}", "rewrapped", (json_int_t)rewrapped, "left", (json_int_t)left));
+        if (left > 0) {
+            fprintf(stderr,
+                    "gatehouse: keys rotate-master: %ld wrapped keys are still under the old "
+                    "master key (an instance still runs with it?): restart every instance with "
+                    "the new key and run this again\n",
+                    left);
+            goto out;
+        }
+        printf("master key rotated: %ld wrapped keys re-wrapped; every key is now under the new "
+               "master key — remove GATEHOUSE_MASTER_KEY_PREVIOUS and restart\n",
+               rewrapped);
     } else if (strcmp(argv[0], "revoke") == 0 && argc == 2) {
         rc = gh_keys_revoke(s, kw, argv[1], now);
         if (rc == GH_ERR_NOT_FOUND) {
@@ -291,7 +320,7 @@ static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
         }
         printf("key %s revoked: removed from the JWKS and its tokens refused\n", argv[1]);
     } else {
-        fail("usage: gatehouse keys list | rotate [SECONDS] | revoke KID");
+        fail("usage: gatehouse keys list | rotate [SECONDS] | revoke KID | rotate-master");
         goto out;
     }
     code = 0;

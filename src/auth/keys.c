@@ -284,3 +284,81 @@ gh_err gh_keys_working_key(struct gh_store *s, struct gh_keywrap *kw, const char
         rc = GH_ERR_CRYPTO;
     return rc;
 }
+
+struct rewrap_ctx {
+    struct gh_keywrap *kw;
+    bool count_only;
+    long left;
+    gh_err err;
+};
+
+static int rewrap_cb(const char *kind, const char *id, const char *wrapped, char *replacement,
+                     size_t size, void *vctx)
+{
+    struct rewrap_ctx *c = vctx;
+    char ad[160];
+    if (gh_keywrap_is_current(c->kw, wrapped))
+        return 0;
+    if (c->count_only) {
+        c->left++;
+        return 0;
+    }
+    snprintf(ad, sizeof ad, "%s:%s", kind, id);
+    char out[GH_WRAP_TEXT_MAX + 1];
+    gh_err rc = gh_keywrap_rewrap(c->kw, ad, wrapped, out);
+    if (rc != GH_OK || strlen(out) >= size) {
+        c->err = rc != GH_OK ? rc : GH_ERR_TOO_LARGE;
+        c->left++;
+        return 0;
+    }
+    memcpy(replacement, out, strlen(out) + 1);
+    return 1;
+}
+
+gh_err gh_keys_rotate_master(struct gh_store *s, struct gh_keywrap *kw, long *out_rewrapped,
+                             long *out_left)
+{
+    struct gh_stored_key *keys = NULL;
+    size_t n = 0;
+    long done = 0, left = 0;
+    *out_rewrapped = *out_left = 0;
+    gh_err rc = gh_store_keys_list(s, &keys, &n);
+    if (rc != GH_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == GH_OK; i++) {
+        if (gh_keywrap_is_current(kw, keys[i].wrapped_private))
+            continue;
+        char ad[80], out[GH_WRAP_TEXT_MAX + 1];
+        wrap_ad(keys[i].kid, ad, sizeof ad);
+        rc = gh_keywrap_rewrap(kw, ad, keys[i].wrapped_private, out);
+        if (rc == GH_OK)
+            rc = gh_store_key_rewrap(s, keys[i].kid, out);
+        if (rc == GH_OK)
+            done++;
+    }
+    gh_free(keys);
+    if (rc != GH_OK)
+        return rc;
+    struct rewrap_ctx ctx = {.kw = kw};
+    long changed = 0;
+    rc = gh_store_rewrap_all(s, rewrap_cb, &ctx, &changed);
+    done += changed;
+    if (rc == GH_OK && ctx.err != GH_OK)
+        rc = ctx.err;
+    if (rc != GH_OK)
+        return rc;
+    /* Count what is still not under the current key (written meanwhile with the old one). */
+    struct rewrap_ctx count = {.kw = kw, .count_only = true};
+    long unused = 0;
+    rc = gh_store_rewrap_all(s, rewrap_cb, &count, &unused);
+    left = count.left;
+    if (rc == GH_OK && (rc = gh_store_keys_list(s, &keys, &n)) == GH_OK) {
+        for (size_t i = 0; i < n; i++)
+            if (!gh_keywrap_is_current(kw, keys[i].wrapped_private))
+                left++;
+        gh_free(keys);
+    }
+    *out_rewrapped = done;
+    *out_left = left;
+    return rc;
+}

@@ -37,6 +37,14 @@ GH_MUST_USE gh_err gh_keys_rotate_if_due(struct gh_store *s, struct gh_keywrap *
 GH_MUST_USE gh_err gh_keys_revoke(struct gh_store *s, struct gh_keywrap *kw, const char *kid,
                                   int64_t now);
 
+/* Master-key rotation: re-wrap every wrapped secret (signing keys, working keys, every user's
+ * data key) that is not yet under kw's current master key. Needs kw made with the previous key
+ * too. No user data is re-encrypted. *out_rewrapped counts what changed, *out_left what still
+ * is not under the current key afterwards (non-zero: something wrote with the old key
+ * meanwhile — run it again once every instance uses the new key). */
+GH_MUST_USE gh_err gh_keys_rotate_master(struct gh_store *s, struct gh_keywrap *kw,
+                                         long *out_rewrapped, long *out_left);
+
 /* Print the key table (kid, state, created, activates) for `gatehouse keys list`. */
 GH_MUST_USE gh_err gh_keys_print(struct gh_store *s, int64_t now, int64_t token_ttl, FILE *f);
 

@@ -98,11 +98,11 @@ enum gh_audit_problem {
 
 struct gh_audit_report {
     enum gh_audit_problem problem;
-    int64_t bad_seq;   /* the first bad seq (the first missing one for a gap or truncation) */
-    char message[256]; /* e.g. "hash mismatch at seq 42: ..." */
+    int64_t bad_seq;    /* the first bad seq (the first missing one for a gap or truncation) */
+    char message[256];  /* e.g. "hash mismatch at seq 42: ..." */
     int64_t anchor_seq; /* 0: no anchor (the chain starts at seq 1) */
     int64_t events;
-    int64_t last_seq;            /* last row's seq (anchor_seq when there are no rows) */
+    int64_t last_seq; /* last row's seq (anchor_seq when there are no rows) */
     int64_t checkpoints;
     int64_t last_checkpoint_seq; /* 0: none */
 };

@@ -26,8 +26,8 @@ static gh_err kek_init(struct kek *k, const unsigned char *master)
     k->key = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     if (!k->key)
         return GH_ERR_NOMEM;
-    crypto_kdf_derive_from_key(k->key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, 1,
-                               "ghwrapk1", master);
+    crypto_kdf_derive_from_key(k->key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, 1, "ghwrapk1",
+                               master);
     unsigned char idraw[8];
     unsigned char idkey[32];
     crypto_kdf_derive_from_key(idkey, sizeof idkey, 2, "ghwrapk1", master);
@@ -85,8 +85,7 @@ gh_err gh_keywrap_wrap(struct gh_keywrap *kw, const char *ad, const unsigned cha
 }
 
 gh_err gh_keywrap_unwrap(struct gh_keywrap *kw, const char *ad, const char *text,
-                         unsigned char *out, size_t out_max, size_t *out_len,
-                         bool *out_by_previous)
+                         unsigned char *out, size_t out_max, size_t *out_len, bool *out_by_previous)
 {
     unsigned char blob[NONCE + GH_WRAP_PLAIN_MAX + TAG];
     size_t blen = 0;
@@ -114,4 +113,24 @@ gh_err gh_keywrap_unwrap(struct gh_keywrap *kw, const char *ad, const char *text
     if (out_by_previous)
         *out_by_previous = (k == &kw->prev);
     return GH_OK;
+}
+
+bool gh_keywrap_is_current(const struct gh_keywrap *kw, const char *text)
+{
+    return strncmp(text, "gk1.", 4) == 0 && strlen(text) > 4 + KEK_ID_LEN &&
+           memcmp(text + 4, kw->cur.id, KEK_ID_LEN) == 0 && text[4 + KEK_ID_LEN] == '.';
+}
+
+gh_err gh_keywrap_rewrap(struct gh_keywrap *kw, const char *ad, const char *text,
+                         char out[GH_WRAP_TEXT_MAX + 1])
+{
+    unsigned char *plain = sodium_malloc(GH_WRAP_PLAIN_MAX);
+    size_t n = 0;
+    if (!plain)
+        return GH_ERR_NOMEM;
+    gh_err rc = gh_keywrap_unwrap(kw, ad, text, plain, GH_WRAP_PLAIN_MAX, &n, NULL);
+    if (rc == GH_OK)
+        rc = gh_keywrap_wrap(kw, ad, plain, n, out);
+    sodium_free(plain);
+    return rc;
 }

@@ -24,6 +24,13 @@ void gh_keywrap_free(struct gh_keywrap *kw);
 GH_MUST_USE gh_err gh_keywrap_wrap(struct gh_keywrap *kw, const char *ad, const unsigned char *in,
                                    size_t len, char out[GH_WRAP_TEXT_MAX + 1]);
 
+/* Was text wrapped under the current master key (judged by its key id, without decrypting)? */
+bool gh_keywrap_is_current(const struct gh_keywrap *kw, const char *text);
+
+/* Unwrap with whichever key opens it and wrap again under the current master key. */
+GH_MUST_USE gh_err gh_keywrap_rewrap(struct gh_keywrap *kw, const char *ad, const char *text,
+                                     char out[GH_WRAP_TEXT_MAX + 1]);
+
 /* GH_ERR_CRYPTO when neither key opens it (wrong key, tampered, wrong ad). out_by_previous
  * (may be NULL) says the previous master key was needed (the caller should re-wrap). */
 GH_MUST_USE gh_err gh_keywrap_unwrap(struct gh_keywrap *kw, const char *ad, const char *text,

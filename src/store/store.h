@@ -217,6 +217,16 @@ GH_MUST_USE gh_err gh_store_throttle_clear_user(struct gh_store *s, const char *
  * one memory load to read. */
 uint64_t gh_store_epoch(struct gh_store *s);
 
+/* Master-key rotation: visit every wrapped secret (working keys, user data keys; signing keys
+ * go through gh_store_keys_list / gh_store_key_rewrap) and let cb return a replacement
+ * (non-zero) or leave it (0). kind is "working-key" (id = name) or "user-dek" (id = user id).
+ * Each replacement is written with a compare-and-set on the old text. *out_changed counts
+ * them. */
+typedef int (*gh_store_rewrap_fn)(const char *kind, const char *id, const char *wrapped,
+                                  char *replacement, size_t size, void *ctx);
+GH_MUST_USE gh_err gh_store_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb, void *ctx,
+                                       long *out_changed);
+
 /* Change counters that running instances poll ("keys"). */
 GH_MUST_USE gh_err gh_store_counter_get(struct gh_store *s, const char *name, int64_t *out);
 GH_MUST_USE gh_err gh_store_counter_bump(struct gh_store *s, const char *name);

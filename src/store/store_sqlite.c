@@ -1570,3 +1570,73 @@ out:
     release(s, c);
     return rc;
 }
+
+/* ---- master-key rotation ---- */
+
+static gh_err rewrap_table(struct gh_store *s, const char *kind, const char *select_sql,
+                           const char *update_sql, gh_store_rewrap_fn cb, void *ctx, long *changed)
+{
+    char last[128] = "";
+    for (;;) {
+        /* Page through by id so that no statement stays open while we write. */
+        struct conn *c = acquire(s);
+        sqlite3_stmt *st = gh_sqlite_prepare(c, select_sql);
+        if (!st) {
+            release(s, c);
+            return GH_ERR_STORE;
+        }
+        bind_text(st, 1, last);
+        char ids[64][128];
+        char texts[64][256];
+        int n = 0, r;
+        while (n < 64 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+            copy_col(st, 0, ids[n], sizeof ids[n]);
+            copy_col(st, 1, texts[n], sizeof texts[n]);
+            n++;
+        }
+        sqlite3_reset(st);
+        release(s, c);
+        for (int i = 0; i < n; i++) {
+            char repl[256];
+            if (!cb(kind, ids[i], texts[i], repl, sizeof repl, ctx))
+                continue;
+            c = acquire(s);
+            gh_err rc = GH_ERR_STORE;
+            sqlite3_stmt *up = gh_sqlite_prepare(c, update_sql);
+            if (up) {
+                bind_text(up, 1, ids[i]);
+                bind_text(up, 2, texts[i]);
+                bind_text(up, 3, repl);
+                rc = exec_done(c, up, "rewrap");
+                if (rc == GH_OK && sqlite3_changes(c->db) == 1)
+                    (*changed)++;
+            }
+            release(s, c);
+            sodium_memzero(repl, sizeof repl);
+            if (rc != GH_OK)
+                return rc;
+        }
+        if (n < 64)
+            return GH_OK;
+        snprintf(last, sizeof last, "%s", ids[n - 1]);
+    }
+}
+
+gh_err gh_store_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb, void *ctx, long *out_changed)
+{
+    long changed = 0;
+    gh_err rc = rewrap_table(s, "working-key",
+                             "SELECT name, wrapped FROM wrapped_keys WHERE name > ?1 "
+                             "ORDER BY name LIMIT 64",
+                             "UPDATE wrapped_keys SET wrapped = ?3 WHERE name = ?1 AND "
+                             "wrapped = ?2",
+                             cb, ctx, &changed);
+    if (rc == GH_OK)
+        rc = rewrap_table(s, "user-dek",
+                          "SELECT id, dek_wrapped FROM users WHERE id > ?1 AND dek_wrapped IS "
+                          "NOT NULL ORDER BY id LIMIT 64",
+                          "UPDATE users SET dek_wrapped = ?3 WHERE id = ?1 AND dek_wrapped = ?2",
+                          cb, ctx, &changed);
+    *out_changed = changed;
+    return rc;
+}

@@ -20,7 +20,8 @@ static const char SQL_INSERT[] =
     "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 static const char SQL_ROWS[] = "SELECT seq, ts, action, actor, target, outcome, request_id, "
                                "client, prev_hash, hash FROM audit_events ORDER BY seq";
-static const char SQL_CPS[] = "SELECT seq, hash, sig, created_at FROM audit_checkpoints ORDER BY seq";
+static const char SQL_CPS[] =
+    "SELECT seq, hash, sig, created_at FROM audit_checkpoints ORDER BY seq";
 static const char SQL_CP_LAST[] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoints";
 static const char SQL_CP_INSERT[] = "INSERT INTO audit_checkpoints(seq, hash, sig, created_at) "
                                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(seq) DO NOTHING";

@@ -268,6 +268,19 @@ int h_server_start_prepared(struct h_server *s, const char *const *extra_env,
     return server_spawn(s);
 }
 
+int h_server_restart_with(struct h_server *s, const char *const *extra_env)
+{
+    if (!s->stopped)
+        h_server_stop(s);
+    for (size_t i = 0; i < s->nenv; i++)
+        free(s->env[i]);
+    env_build(s, extra_env);
+    char prev[360];
+    snprintf(prev, sizeof prev, "%s.before-restart", s->log_path);
+    rename(s->log_path, prev);
+    return server_spawn(s);
+}
+
 int h_server_kill9_restart(struct h_server *s)
 {
     if (s->pid > 0) {

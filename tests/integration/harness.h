@@ -56,6 +56,9 @@ int h_server_start(struct h_server *s, const char *const *extra_env);
  * starts (e.g. to lay down a database made by an earlier release). */
 int h_server_start_prepared(struct h_server *s, const char *const *extra_env,
                             void (*prepare)(const char *dir));
+/* Stop the server (SIGTERM) and start it again on the same data directory with a new set of
+ * extra environment entries (the defaults of h_server_start plus these). */
+int h_server_restart_with(struct h_server *s, const char *const *extra_env);
 /* kill -9 the server, then start it again on the same data directory and environment (the log
  * before the kill is kept as server.log.before-kill). Returns 0 when it answers again. */
 int h_server_kill9_restart(struct h_server *s);
