@@ -2,6 +2,8 @@
  * sessions). Start-up failures print a message naming the problem and exit non-zero; secrets
  * are never printed. serve: validate config, open storage, load keys, bind, run until signal. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -12,8 +14,10 @@
 
 #include "api/app.h"
 #include "auth/keys.h"
+#include "data/audit.h"
 #include "auth/users_import.h"
 #include "core/config.h"
+#include "data/backup.h"
 #include "data/pii.h"
 #include "core/log.h"
 #include "http/http.h"
@@ -47,6 +51,8 @@ static void usage(FILE *f)
             "  users unlock ID           lift a user's login lock at once\n"
             "  users erase ID            erase a user (sessions, data key, rows)\n"
             "  sessions revoke-all       revoke every session of every user\n"
+            "  backup create FILE        encrypted online backup of the database\n"
+            "  backup restore FILE       verify and restore into a stopped instance\n"
             "  config-docs               print the settings table as Markdown\n"
             "  help, --help              this text and the settings\n\n"
             "Operator commands work while serve runs.\n\n");
@@ -148,10 +154,23 @@ static int cmd_serve(const struct gh_config *cfg)
     struct gh_http_server *srv = NULL, *metrics_srv = NULL;
     int code = 1;
     char *cert_pem = NULL, *key_pem = NULL;
+    int lock_fd = -1;
     memset(&app, 0, sizeof app);
     gh_err rc = gh_config_master_key(cfg, &master, &prev, err);
     if (rc != GH_OK)
         return fail(err);
+    /* Hold a shared lock on "<db>-lock" while serving: `backup restore` refuses to replace the
+     * database under a running server. */
+    if (strncmp(cfg->database_url, "sqlite:", 7) == 0) {
+        char lockp[4200];
+        snprintf(lockp, sizeof lockp, "%s-lock", cfg->database_url + 7);
+        lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0 || flock(lock_fd, LOCK_SH | LOCK_NB) != 0) {
+            sodium_free(master);
+            sodium_free(prev);
+            return fail("cannot lock the database (a restore is running?)");
+        }
+    }
     rc = gh_app_init(&app, cfg, master, prev);
     sodium_free(master);
     sodium_free(prev);
@@ -220,6 +239,8 @@ out:
     gh_app_release(&app);
     pem_free(cert_pem);
     pem_free(key_pem);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return code;
 }
 
@@ -419,6 +440,95 @@ static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* The optional GATEHOUSE_BACKUP_KEY, decoded into secure memory (NULL when unset). */
+static int backup_key(const struct gh_config *cfg, unsigned char **out)
+{
+    *out = NULL;
+    if (!cfg->backup_key_text)
+        return 0;
+    unsigned char *k = sodium_malloc(64);
+    size_t n = 0;
+    if (!k)
+        return fail_err("key setup failed", GH_ERR_NOMEM);
+    if (gh_b64_decode(cfg->backup_key_text, strlen(cfg->backup_key_text), k, 64, &n) != GH_OK ||
+        n != 32 || gh_config_key_is_weak(k)) {
+        sodium_free(k);
+        return fail("GATEHOUSE_BACKUP_KEY: must be 32 random bytes, base64-encoded");
+    }
+    *out = k;
+    return 0;
+}
+
+static int cmd_backup(const struct gh_config *cfg, int argc, char **argv)
+{
+    if (argc != 2 || (strcmp(argv[0], "create") && strcmp(argv[0], "restore"))) {
+        printf("usage: gatehouse backup create FILE | restore FILE\n"
+               "  create: a consistent online snapshot (VACUUM INTO), encrypted (secretstream);\n"
+               "          works while serve runs. The file never holds the master key.\n"
+               "  restore: verify FILE completely, then replace the database of a STOPPED\n"
+               "          instance (refused while serve runs); users erased since the backup\n"
+               "          are erased again (the erasure ledger).\n");
+        return (argc == 1 && strcmp(argv[0], "--help") == 0) ? 0 : 2;
+    }
+    if (strncmp(cfg->database_url, "sqlite:", 7) != 0)
+        return fail("backup: only SQLite databases (GATEHOUSE_DATABASE_URL=sqlite:...)");
+    unsigned char *bkey = NULL;
+    if (backup_key(cfg, &bkey) != 0)
+        return 1;
+    int code = 1;
+    gh_err rc;
+    if (strcmp(argv[0], "create") == 0) {
+        struct gh_store *s = NULL;
+        struct gh_keywrap *kw = NULL;
+        int64_t bytes = 0;
+        if (open_ops(cfg, &s, &kw) == 0) {
+            struct gh_backup_keys k = {.kw = kw, .backup_key = bkey};
+            rc = gh_backup_create(s, &k, argv[1], gh_now(), &bytes);
+            if (rc == GH_OK) {
+                gh_log_security(GH_LOG_INFO, "backup_created", NULL, NULL, NULL,
+                                json_pack("{s:I}", "bytes", (json_int_t)bytes));
+                printf("backup written: %lld bytes, encrypted\n", (long long)bytes);
+                code = 0;
+            } else {
+                fail_err("backup create failed (nothing was written)", rc);
+            }
+        }
+        gh_keywrap_free(kw);
+        gh_store_free(s);
+    } else {
+        char err[GH_CONFIG_ERR_MAX];
+        unsigned char *master = NULL, *prev = NULL;
+        struct gh_keywrap *kw = NULL;
+        long reerased = 0;
+        if (gh_config_master_key(cfg, &master, &prev, err) != GH_OK) {
+            fail(err);
+        } else if ((rc = gh_keywrap_new(master, prev, &kw)) != GH_OK) {
+            fail_err("key setup failed", rc);
+        } else {
+            struct gh_backup_keys k = {.kw = kw, .backup_key = bkey};
+            rc = gh_backup_restore(&k, argv[1], cfg->database_url + 7, &reerased);
+            if (rc == GH_OK) {
+                gh_log_security(GH_LOG_INFO, "backup_restored", NULL, NULL, NULL,
+                                json_pack("{s:I}", "reerased", (json_int_t)reerased));
+                printf("backup restored; %ld erased users removed again\n", reerased);
+                code = 0;
+            } else if (rc == GH_ERR_BUSY) {
+                fail("backup restore: the database is in use: stop gatehouse serve first");
+            } else if (rc == GH_ERR_CRYPTO) {
+                fail("backup restore: the file does not verify (wrong key, truncated or "
+                     "altered); nothing was written");
+            } else {
+                fail_err("backup restore failed; nothing was written", rc);
+            }
+        }
+        gh_keywrap_free(kw);
+        sodium_free(master);
+        sodium_free(prev);
+    }
+    sodium_free(bkey);
+    return code;
+}
+
 static int cmd_sessions(const struct gh_config *cfg, int argc, char **argv)
 {
     if (argc != 1 || strcmp(argv[0], "revoke-all") != 0) {
@@ -439,6 +549,93 @@ static int cmd_sessions(const struct gh_config *cfg, int argc, char **argv)
                     json_pack("{s:I}", "count", (json_int_t)n));
     printf("revoked %ld sessions\n", n);
     return 0;
+}
+
+/* gatehouse audit verify [--pubkey FILE] | export [--pubkey] | prune --before DATE (docs/audit.md).
+ * With --pubkey FILE, verify trusts only that file, never anything in the database. */
+static int cmd_audit(const struct gh_config *cfg, int argc, char **argv)
+{
+    static const char use[] = "usage: gatehouse audit verify [--pubkey FILE] | export [--pubkey] |"
+                              " prune --before YYYY-MM-DD\n";
+    struct gh_store *s = NULL;
+    struct gh_keywrap *kw = NULL;
+    struct gh_audit *a = NULL;
+    struct gh_audit_report rep;
+    unsigned char pk[32];
+    const char *sub = argc > 0 ? argv[0] : "", *pk_file = NULL, *before = NULL;
+    bool pk_only = false, plain = argc == 1 && (!strcmp(sub, "verify") || !strcmp(sub, "export"));
+    int64_t cutoff = 0, deleted = 0;
+    int code = 1;
+    gh_err rc;
+    if (argc < 1 || strcmp(sub, "--help") == 0) {
+        fputs(use, stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (argc == 3 && !strcmp(sub, "verify") && !strcmp(argv[1], "--pubkey"))
+        pk_file = argv[2];
+    else if (argc == 2 && !strcmp(sub, "export") && !strcmp(argv[1], "--pubkey"))
+        pk_only = true;
+    else if (argc == 3 && !strcmp(sub, "prune") && !strcmp(argv[1], "--before"))
+        before = argv[2];
+    else if (!plain) {
+        fputs(use, stderr);
+        return 2;
+    }
+    if (before && gh_audit_parse_date(before, &cutoff) != GH_OK)
+        return fail("audit prune: --before must be a date YYYY-MM-DD");
+    if (pk_file && (rc = gh_audit_pubkey_read(pk_file, pk)) != GH_OK)
+        return fail(rc == GH_ERR_IO ? "audit verify: cannot read the --pubkey file"
+                                    : "audit verify: the --pubkey file holds no public key");
+    if (open_ops(cfg, &s, &kw) != 0)
+        goto out;
+    if (!pk_file) {
+        if ((rc = gh_audit_new(s, kw, NULL, gh_now(), &a)) != GH_OK) {
+            fail_err("audit key setup failed", rc);
+            goto out;
+        }
+        gh_audit_public_key(a, pk);
+    }
+    if (pk_only) {
+        char text[GH_AUDIT_PUBKEY_TEXT + 1];
+        gh_audit_pubkey_encode(pk, text);
+        printf("%s\n", text);
+    } else if (!strcmp(sub, "export")) {
+        if ((rc = gh_audit_export(s, pk, stdout)) != GH_OK) {
+            fail_err("audit export failed", rc);
+            goto out;
+        }
+    } else if (before) {
+        rc = gh_audit_prune(a, cutoff, gh_now(), &deleted, &rep);
+        if (rc == GH_ERR_CRYPTO)
+            fprintf(stderr, "gatehouse: audit prune refused, the chain does not verify: %s\n",
+                    rep.message);
+        if (rc != GH_OK) {
+            if (rc != GH_ERR_CRYPTO)
+                fail_err("audit prune failed", rc);
+            goto out;
+        }
+        printf("pruned %lld audit events before %s\n", (long long)deleted, before);
+    } else {
+        if ((rc = gh_audit_verify(s, pk, &rep)) != GH_OK) {
+            fail_err("audit verify failed", rc);
+            goto out;
+        }
+        if (rep.problem != GH_AUDIT_OK) {
+            fprintf(stderr, "gatehouse: audit chain does not verify: %s\n", rep.message);
+            goto out;
+        }
+        printf("audit chain verified: %lld events up to seq %lld (anchor at seq %lld), "
+               "%lld checkpoints, last at seq %lld; %lld events after it not yet signed\n",
+               (long long)rep.events, (long long)rep.last_seq, (long long)rep.anchor_seq,
+               (long long)rep.checkpoints, (long long)rep.last_checkpoint_seq,
+               (long long)(rep.last_seq - rep.last_checkpoint_seq));
+    }
+    code = 0;
+out:
+    gh_audit_free(a);
+    gh_keywrap_free(kw);
+    gh_store_free(s);
+    return code;
 }
 
 int main(int argc, char **argv)
@@ -486,8 +683,12 @@ int main(int argc, char **argv)
         code = cmd_keys(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "users") == 0)
         code = cmd_users(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "backup") == 0)
+        code = cmd_backup(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "sessions") == 0)
         code = cmd_sessions(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "audit") == 0)
+        code = cmd_audit(&cfg, argc - 2, argv + 2);
     else {
         fprintf(stderr, "gatehouse: unknown command '%s' (see gatehouse --help)\n", cmd);
         code = 2;

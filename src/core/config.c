@@ -72,6 +72,9 @@ static const struct setting settings[] = {
      "`host:port` of a separate listener that answers only `GET /metrics` (Prometheus text). "
      "Empty (default): off. Never the public listener; bind it to loopback or a private "
      "interface."},
+    {"GATEHOUSE_BACKUP_KEY", T_SECRET, NULL, 0, 0, OFF(backup_key_text),
+     "Optional separate key for `backup create`/`restore` (32 bytes, base64). Default: a random "
+     "backup key wrapped under the master key and carried, wrapped, in each backup's header."},
     {"GATEHOUSE_MAX_BODY_BYTES", T_INT, "16384", 1024, 1048576, OFF(max_body_bytes),
      "Largest request body accepted; larger gets 413 before it is read."},
     {"GATEHOUSE_HTTP_THREADS", T_INT, "0", 0, 256, OFF(http_threads),

@@ -32,6 +32,7 @@ struct gh_config {
     char *trusted_proxies;
     char *cors_origins;
     char *redis_url; /* secret */
+    char *backup_key_text; /* secret: base64 32 bytes, optional */
     long max_body_bytes;
     long http_threads;
     long hash_threads;

@@ -66,10 +66,23 @@ GH_MUST_USE gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh
  * backup re-applies it), bump the revocation epoch, then checkpoint and truncate the WAL.
  * GH_ERR_NOT_FOUND when there is no such user. */
 GH_MUST_USE gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now);
-/* Ids in the erasure ledger, for re-applying after a restore: cb is called for each. */
+/* Ids in the erasure ledger, for re-applying after a restore: cb is called for each. The _at
+ * form reads the ledger kept beside the database file db_path. */
 GH_MUST_USE gh_err gh_store_erasure_ledger(struct gh_store *s,
                                            void (*cb)(const char *user_id, int64_t at, void *ctx),
                                            void *ctx);
+GH_MUST_USE gh_err gh_store_erasure_ledger_at(const char *db_path,
+                                              void (*cb)(const char *user_id, int64_t at,
+                                                         void *ctx),
+                                              void *ctx);
+/* PRAGMA integrity_check says "ok"? GH_ERR_STORE otherwise. */
+GH_MUST_USE gh_err gh_store_integrity_ok(struct gh_store *s);
+/* Delete a user row without touching the ledger (re-applying the ledger to a restored copy). */
+GH_MUST_USE gh_err gh_store_user_purge(struct gh_store *s, const char *user_id);
+/* A consistent online snapshot without free pages (VACUUM INTO) at path (must not exist). */
+GH_MUST_USE gh_err gh_store_snapshot(struct gh_store *s, const char *path);
+/* The database file's path (for files kept beside it), e.g. "var/gatehouse.db". */
+const char *gh_store_path(struct gh_store *s);
 /* Copy the WAL into the database and truncate it (after rewriting or deleting personal data, so
  * that no old page image keeps a plaintext or erased copy). */
 GH_MUST_USE gh_err gh_store_checkpoint(struct gh_store *s);

@@ -1516,8 +1516,15 @@ gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now)
 gh_err gh_store_erasure_ledger(struct gh_store *s,
                                void (*cb)(const char *user_id, int64_t at, void *ctx), void *ctx)
 {
+    return gh_store_erasure_ledger_at(s->path, cb, ctx);
+}
+
+gh_err gh_store_erasure_ledger_at(const char *db_path,
+                                  void (*cb)(const char *user_id, int64_t at, void *ctx),
+                                  void *ctx)
+{
     char path[4200], line[128];
-    snprintf(path, sizeof path, "%s-erasures", s->path);
+    snprintf(path, sizeof path, "%s-erasures", db_path);
     FILE *f = fopen(path, "re");
     if (!f)
         return errno == ENOENT ? GH_OK : GH_ERR_IO;
@@ -1638,5 +1645,53 @@ gh_err gh_store_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb, void *ctx,
                           "UPDATE users SET dek_wrapped = ?3 WHERE id = ?1 AND dek_wrapped = ?2",
                           cb, ctx, &changed);
     *out_changed = changed;
+    return rc;
+}
+
+gh_err gh_store_user_purge(struct gh_store *s, const char *user_id)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, "DELETE FROM users WHERE id = ?1");
+    if (st) {
+        bind_text(st, 1, user_id);
+        rc = exec_done(c, st, "user purge");
+    }
+    release(s, c);
+    return rc;
+}
+
+gh_err gh_store_snapshot(struct gh_store *s, const char *path)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, "VACUUM INTO ?1");
+    if (st) {
+        bind_text(st, 1, path);
+        rc = exec_done(c, st, "snapshot");
+    }
+    release(s, c);
+    return rc;
+}
+
+const char *gh_store_path(struct gh_store *s)
+{
+    return s->path;
+}
+
+gh_err gh_store_integrity_ok(struct gh_store *s)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, "PRAGMA integrity_check");
+    if (st) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *t = sqlite3_column_text(st, 0);
+            if (t && strcmp((const char *)t, "ok") == 0)
+                rc = GH_OK;
+        }
+        sqlite3_reset(st);
+    }
+    release(s, c);
     return rc;
 }
