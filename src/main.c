@@ -485,9 +485,23 @@ static int cmd_backup(const struct gh_config *cfg, int argc, char **argv)
             struct gh_backup_keys k = {.kw = kw, .backup_key = bkey};
             rc = gh_backup_create(s, &k, argv[1], gh_now(), &bytes);
             if (rc == GH_OK) {
+                char dir[4200];
+                snprintf(dir, sizeof dir, "%s", argv[1]);
+                char *slash = strrchr(dir, '/');
+                if (slash)
+                    *slash = '\0';
+                else
+                    snprintf(dir, sizeof dir, ".");
+                long removed = 0;
+                gh_err prc =
+                    gh_backup_prune_dir(dir, cfg->backup_retention_days, gh_now(), &removed);
                 gh_log_security(GH_LOG_INFO, "backup_created", NULL, NULL, NULL,
-                                json_pack("{s:I}", "bytes", (json_int_t)bytes));
-                printf("backup written: %lld bytes, encrypted\n", (long long)bytes);
+                                json_pack("{s:I,s:I}", "bytes", (json_int_t)bytes,
+                                          "expired_backups_deleted", (json_int_t)removed));
+                printf("backup written: %lld bytes, encrypted; %ld backups older than %ld days "
+                       "deleted%s\n",
+                       (long long)bytes, removed, cfg->backup_retention_days,
+                       prc == GH_OK ? "" : " (the directory could not be read)");
                 code = 0;
             } else {
                 fail_err("backup create failed (nothing was written)", rc);

@@ -75,6 +75,10 @@ static const struct setting settings[] = {
     {"GATEHOUSE_BACKUP_KEY", T_SECRET, NULL, 0, 0, OFF(backup_key_text),
      "Optional separate key for `backup create`/`restore` (32 bytes, base64). Default: a random "
      "backup key wrapped under the master key and carried, wrapped, in each backup's header."},
+    {"GATEHOUSE_BACKUP_RETENTION_DAYS", T_INT, "7", 0, 3650, OFF(backup_retention_days),
+     "`backup create FILE` deletes gatehouse backups (*.ghbk) older than this many days in "
+     "FILE's directory. Short by default: an erased user stays recoverable from older backups "
+     "(by whoever also holds the master key) until they are deleted. 0 keeps everything."},
     {"GATEHOUSE_MAX_BODY_BYTES", T_INT, "16384", 1024, 1048576, OFF(max_body_bytes),
      "Largest request body accepted; larger gets 413 before it is read."},
     {"GATEHOUSE_HTTP_THREADS", T_INT, "0", 0, 256, OFF(http_threads),

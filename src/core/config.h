@@ -33,6 +33,7 @@ struct gh_config {
     char *cors_origins;
     char *redis_url; /* secret */
     char *backup_key_text; /* secret: base64 32 bytes, optional */
+    long backup_retention_days;
     long max_body_bytes;
     long http_threads;
     long hash_threads;

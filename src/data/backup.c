@@ -2,6 +2,7 @@
  * a mode-0600 temporary file in the data directory for the length of one command, and is
  * unlinked before it returns. Trust boundary: a backup file may have been tampered with; nothing
  * of it is used before every chunk has authenticated. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -378,4 +379,36 @@ out:
         gh_free(out);
     }
     return rc;
+}
+
+gh_err gh_backup_prune_dir(const char *dir, long days, int64_t now, long *out_removed)
+{
+    *out_removed = 0;
+    if (days <= 0)
+        return GH_OK;
+    DIR *d = opendir(dir);
+    if (!d)
+        return GH_ERR_IO;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".ghbk") != 0)
+            continue;
+        char path[4200], magic[sizeof MAGIC - 1];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+            now - (int64_t)st.st_mtime <= (int64_t)days * 86400)
+            continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        size_t got = 0;
+        bool ours = fd >= 0 && read_full(fd, magic, sizeof magic, &got) == GH_OK &&
+                    got == sizeof magic && memcmp(magic, MAGIC, sizeof magic) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ours && unlink(path) == 0)
+            (*out_removed)++;
+    }
+    closedir(d);
+    return GH_OK;
 }

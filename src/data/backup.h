@@ -29,6 +29,11 @@ struct gh_backup_keys {
 GH_MUST_USE gh_err gh_backup_create(struct gh_store *s, const struct gh_backup_keys *k,
                                     const char *path, int64_t now, int64_t *out_bytes);
 
+/* Delete backups older than days (by modification time) in dir: only files named *.ghbk that
+ * start with the backup magic. *out_removed counts them. days 0: keep everything. */
+GH_MUST_USE gh_err gh_backup_prune_dir(const char *dir, long days, int64_t now,
+                                       long *out_removed);
+
 /* Restore path into db_path (the stopped instance's database), applying the erasure ledger
  * kept beside db_path. *out_reerased: users erased again from the restored copy.
  * GH_ERR_CRYPTO for a wrong key or a damaged file (nothing written), GH_ERR_BUSY when a server

@@ -145,9 +145,22 @@ static void test_separate_backup_key(void **state)
     assert_int_equal(h_server_start(&srv, env), 0);
     assert_int_equal(h_register(&srv, "sep@example.com", PW, NULL, NULL), 201);
     snprintf(path, sizeof path, "%s/sep.ghbk", srv.dir);
+    /* Retention (default 7 days): an expired backup of ours goes; anything else stays. */
+    char old_ours[512], old_other[512], cmd[1400];
+    snprintf(old_ours, sizeof old_ours, "%s/old.ghbk", srv.dir);
+    snprintf(old_other, sizeof old_other, "%s/notours.ghbk", srv.dir);
+    assert_int_equal(h_write_file(old_ours, "GHBK1\n{}\n"), 0);
+    assert_int_equal(h_write_file(old_other, "something else\n"), 0);
+    snprintf(cmd, sizeof cmd, "touch -d '10 days ago' %s %s", old_ours, old_other);
+    assert_int_equal(system(cmd), 0);
     struct h_cli_result c;
     assert_int_equal(cli(&srv, "backup", "create", path, &c), 0);
+    assert_non_null(strstr(c.out, "1 backups older than 7 days deleted"));
     h_cli_free(&c);
+    struct stat st;
+    assert_int_not_equal(stat(old_ours, &st), 0);
+    assert_int_equal(stat(old_other, &st), 0);
+    assert_int_equal(stat(path, &st), 0);
     /* Without the backup key, the restore cannot open it. */
     assert_int_equal(h_server_restart_with(&srv, NULL), 0);
     assert_int_equal(h_server_stop(&srv), 0);
