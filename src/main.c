@@ -51,6 +51,9 @@ static void usage(FILE *f)
             "  users unlock ID           lift a user's login lock at once\n"
             "  users erase ID            erase a user (sessions, data key, rows)\n"
             "  sessions revoke-all       revoke every session of every user\n"
+            "  audit verify [--pubkey F] check the audit chain and every signed checkpoint\n"
+            "  audit export [--pubkey]   the audit trail as JSON lines (or its public key)\n"
+            "  audit prune --before DATE delete the chain's prefix, leaving a signed anchor\n"
             "  backup create FILE        encrypted online backup of the database\n"
             "  backup restore FILE       verify and restore into a stopped instance\n"
             "  config-docs               print the settings table as Markdown\n"
@@ -129,6 +132,31 @@ static void pem_free(char *p)
         sodium_memzero(p, 65536);
         sodium_free(p);
     }
+}
+
+/* Append an operator action to the audit chain (and sign a checkpoint at once: operator
+ * commands are rare and each should be anchored). Failure is reported, not fatal: the action
+ * itself already happened. */
+static void cli_audit(const struct gh_config *cfg, const char *action, const char *target,
+                      const char *outcome)
+{
+    struct gh_store *s = NULL;
+    struct gh_keywrap *kw = NULL;
+    struct gh_audit *a = NULL;
+    gh_err rc = GH_ERR_INTERNAL;
+    if (open_ops(cfg, &s, &kw) == 0 && (rc = gh_audit_new(s, kw, NULL, gh_now(), &a)) == GH_OK) {
+        struct gh_audit_event ev = {
+            .action = action, .actor = "operator", .target = target, .outcome = outcome};
+        rc = gh_audit_append(a, &ev);
+        gh_err crc = gh_audit_close(a);
+        if (rc == GH_OK)
+            rc = crc;
+    }
+    if (rc != GH_OK)
+        fprintf(stderr, "gatehouse: warning: the audit event could not be recorded (%s)\n",
+                gh_err_name(rc));
+    gh_keywrap_free(kw);
+    gh_store_free(s);
 }
 
 /* The personal-data keys for operator commands that read or write user profiles. */
@@ -303,6 +331,7 @@ static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
             fail_err("key rotation failed", rc);
             goto out;
         }
+        cli_audit(cfg, "key_rotated", kid, "success");
         printf("new signing key %s: published now, signs from %ld s from now\n", kid, in);
     } else if (strcmp(argv[0], "rotate-master") == 0 && argc == 1) {
         if (!cfg->master_key_previous_text) {
@@ -326,6 +355,7 @@ static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
                     left);
             goto out;
         }
+        cli_audit(cfg, "master_key_rotated", "", "success");
         printf("master key rotated: %ld wrapped keys re-wrapped; every key is now under the new "
                "master key — remove GATEHOUSE_MASTER_KEY_PREVIOUS and restart\n",
                rewrapped);
@@ -339,6 +369,7 @@ static int cmd_keys(const struct gh_config *cfg, int argc, char **argv)
             fail_err("key revocation failed", rc);
             goto out;
         }
+        cli_audit(cfg, "key_revoked", argv[1], "success");
         printf("key %s revoked: removed from the JWKS and its tokens refused\n", argv[1]);
     } else {
         fail("usage: gatehouse keys list | rotate [SECONDS] | revoke KID | rotate-master");
@@ -373,6 +404,7 @@ static int cmd_users_unlock(const struct gh_config *cfg, const char *id)
         return fail_err("users unlock failed", rc);
     gh_log_security(GH_LOG_INFO, "account_unlocked", NULL, id, NULL,
                     json_pack("{s:s,s:I}", "by", "operator", "budgets_cleared", (json_int_t)n));
+    cli_audit(cfg, "admin_unlock", id, "success");
     printf("user %s unlocked\n", id);
     return 0;
 }
@@ -396,6 +428,7 @@ static int cmd_users_erase(const struct gh_config *cfg, const char *id)
         return fail_err("users erase failed", rc);
     gh_log_security(GH_LOG_INFO, "user_erased", NULL, id, NULL,
                     json_pack("{s:s}", "by", "operator"));
+    cli_audit(cfg, "erasure", id, "success");
     printf("user %s erased\n", id);
     return 0;
 }
@@ -498,6 +531,7 @@ static int cmd_backup(const struct gh_config *cfg, int argc, char **argv)
                 gh_log_security(GH_LOG_INFO, "backup_created", NULL, NULL, NULL,
                                 json_pack("{s:I,s:I}", "bytes", (json_int_t)bytes,
                                           "expired_backups_deleted", (json_int_t)removed));
+                cli_audit(cfg, "backup", "", "success");
                 printf("backup written: %lld bytes, encrypted; %ld backups older than %ld days "
                        "deleted%s\n",
                        (long long)bytes, removed, cfg->backup_retention_days,
@@ -524,6 +558,7 @@ static int cmd_backup(const struct gh_config *cfg, int argc, char **argv)
             if (rc == GH_OK) {
                 gh_log_security(GH_LOG_INFO, "backup_restored", NULL, NULL, NULL,
                                 json_pack("{s:I}", "reerased", (json_int_t)reerased));
+                cli_audit(cfg, "restore", "", "success");
                 printf("backup restored; %ld erased users removed again\n", reerased);
                 code = 0;
             } else if (rc == GH_ERR_BUSY) {
@@ -561,6 +596,7 @@ static int cmd_sessions(const struct gh_config *cfg, int argc, char **argv)
         return fail_err("revoking sessions failed", rc);
     gh_log_security(GH_LOG_INFO, "all_sessions_revoked", NULL, NULL, NULL,
                     json_pack("{s:I}", "count", (json_int_t)n));
+    cli_audit(cfg, "session_revoked", "", "success");
     printf("revoked %ld sessions\n", n);
     return 0;
 }

@@ -19,6 +19,9 @@ static void *ticker_main(void *arg)
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
         nanosleep(&ts, NULL);
         int64_t now = gh_now(), counter = 0;
+        if (app->audit && gh_audit_tick(app->audit, now) != GH_OK)
+            gh_log(GH_LOG_WARN, "audit checkpoint failed; retrying", NULL,
+                   "audit_checkpoint_failed", NULL);
         if (gh_store_counter_get(app->store, "keys", &counter) != GH_OK)
             continue;
         if (counter == app->keys_counter && now - app->keys_loaded_at < 30)
@@ -64,9 +67,9 @@ static void register_metrics(struct gh_app *app)
                                           "Password logins by result.", "result", failure);
     m->lockouts = gh_metrics_counter(mx, "gatehouse_lockouts_total",
                                      "Lockouts started (account or known device).", NULL, NULL);
-    m->refresh_reuse = gh_metrics_counter(mx, "gatehouse_refresh_reuse_total",
-                                          "Refresh tokens presented again (family revoked).",
-                                          NULL, NULL);
+    m->refresh_reuse =
+        gh_metrics_counter(mx, "gatehouse_refresh_reuse_total",
+                           "Refresh tokens presented again (family revoked).", NULL, NULL);
     m->registrations =
         gh_metrics_counter(mx, "gatehouse_registrations_total", "Accounts created.", NULL, NULL);
     m->hash_rejected = gh_metrics_counter(mx, "gatehouse_hash_rejected_total",
@@ -82,13 +85,13 @@ static void register_metrics(struct gh_app *app)
         gh_metrics_counter(mx, "gatehouse_sessions_revoked_total", rhelp, "reason", r_reuse);
     m->hash_depth = gh_metrics_gauge(mx, "gatehouse_hash_queue_depth",
                                      "Password-hashing jobs waiting now.", NULL, NULL);
-    m->hash_limit = gh_metrics_gauge(mx, "gatehouse_hash_queue_limit",
-                                     "GATEHOUSE_HASH_QUEUE: beyond it hashing refuses.", NULL, NULL);
+    m->hash_limit =
+        gh_metrics_gauge(mx, "gatehouse_hash_queue_limit",
+                         "GATEHOUSE_HASH_QUEUE: beyond it hashing refuses.", NULL, NULL);
     gh_gauge_set(m->hash_limit, (double)app->cfg->hash_queue);
-    m->hash_wait = gh_metrics_histogram(mx, "gatehouse_hash_wait_seconds",
-                                        "Time a hashing job waited for a thread.",
-                                        gh_metrics_seconds_buckets, GH_METRICS_SECONDS_NBUCKETS,
-                                        NULL, NULL);
+    m->hash_wait = gh_metrics_histogram(
+        mx, "gatehouse_hash_wait_seconds", "Time a hashing job waited for a thread.",
+        gh_metrics_seconds_buckets, GH_METRICS_SECONDS_NBUCKETS, NULL, NULL);
     static const char *const rule_names[GH_RULE_COUNT] = {"api", "login", "register", "refresh",
                                                           "password"};
     for (int i = 0; i < GH_RULE_COUNT; i++) {
@@ -100,13 +103,12 @@ static void register_metrics(struct gh_app *app)
     m->build_info = gh_metrics_gauge(mx, "gatehouse_build_info", "Always 1; the running version.",
                                      "version", version);
     gh_gauge_set(m->build_info, 1);
-    app->auth.cache_hits =
-        gh_metrics_counter(mx, "gatehouse_token_cache_hits_total",
-                           "Access-token checks answered from the verified-token cache.", NULL,
-                           NULL);
-    app->auth.cache_misses = gh_metrics_counter(
-        mx, "gatehouse_token_cache_misses_total",
-        "Access-token checks that verified the signature.", NULL, NULL);
+    app->auth.cache_hits = gh_metrics_counter(
+        mx, "gatehouse_token_cache_hits_total",
+        "Access-token checks answered from the verified-token cache.", NULL, NULL);
+    app->auth.cache_misses =
+        gh_metrics_counter(mx, "gatehouse_token_cache_misses_total",
+                           "Access-token checks that verified the signature.", NULL, NULL);
 }
 
 gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsigned char *master,
@@ -156,6 +158,8 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
     if (rc != GH_OK)
         return rc;
     if ((rc = gh_pii_seal_legacy_users(app->store, app->pii)) != GH_OK)
+        return rc;
+    if ((rc = gh_audit_new(app->store, app->keywrap, NULL, now, &app->audit)) != GH_OK)
         return rc;
     app->device_key = sodium_malloc(32);
     if (!app->device_key)
@@ -236,6 +240,11 @@ void gh_app_release(struct gh_app *app)
     if (app->ticker_started)
         pthread_join(app->ticker, NULL);
     gh_hashpool_free(app->pool);
+    /* A last signed checkpoint over everything appended, also emitted to the log. */
+    if (app->audit && gh_audit_close(app->audit) != GH_OK)
+        gh_log(GH_LOG_ERROR, "final audit checkpoint failed", NULL, "audit_checkpoint_failed",
+               NULL);
+    app->audit = NULL;
     gh_tokencache_free(app->cache);
     gh_sessioncache_free(app->sessions);
     gh_keyring_free(app->keyring);

@@ -15,6 +15,7 @@
 #include "http/clientaddr.h"
 #include "auth/session.h"
 #include "core/config.h"
+#include "data/audit.h"
 #include "data/keywrap.h"
 #include "data/pii.h"
 #include "http/http.h"
@@ -50,6 +51,7 @@ struct gh_app {
     unsigned char *device_key;  /* sodium_malloc, 32 bytes: MAC of known-device tokens */
     struct gh_lockout_policy lockout;
     struct gh_pii *pii;
+    struct gh_audit *audit;
     struct gh_ratelimit *limiter;
     struct gh_policy *policy;
     struct gh_rate_rule rules[GH_RULE_COUNT];

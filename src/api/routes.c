@@ -22,4 +22,5 @@ const size_t gh_api_nroutes = sizeof gh_api_routes / sizeof gh_api_routes[0];
 const struct gh_route gh_api_metrics_routes[] = {
     {"GET", "/metrics", GH_BODY_NONE, gh_api_metrics, GH_RULE_NONE},
 };
-const size_t gh_api_metrics_nroutes = sizeof gh_api_metrics_routes / sizeof gh_api_metrics_routes[0];
+const size_t gh_api_metrics_nroutes =
+    sizeof gh_api_metrics_routes / sizeof gh_api_metrics_routes[0];

@@ -117,8 +117,12 @@ static void login_run(void *ctx)
                         known ? u.id : NULL, gh_http_client_addr(j->req),
                         json_pack("{s:s,s:b}", "reason", reason, "known_device", via_device));
         gh_counter_inc(app->m.login_failure);
-        if (locked_now)
+        gh_api_audit(app, j->req, "login_failure", NULL, known ? u.id : NULL,
+                     locked ? "denied" : "failure");
+        if (locked_now) {
             gh_counter_inc(app->m.lockouts);
+            gh_api_audit(app, j->req, "lockout", NULL, u.id, "denied");
+        }
         if (locked_now)
             gh_log_security(GH_LOG_WARN, via_device ? "device_locked" : "account_locked",
                             gh_http_request_id(j->req), u.id, gh_http_client_addr(j->req),
@@ -150,6 +154,7 @@ static void login_run(void *ctx)
            json_pack("{s:s,s:s,s:b,s:b}", "user_id", u.id, "session_id", pair.session_id,
                      "rehashed", rehash, "known_device", via_device));
     gh_counter_inc(app->m.login_success);
+    gh_api_audit(app, j->req, "login_success", u.id, u.id, "success");
     set_device_cookie(j->req, j->https, device);
     gh_api_reply_tokens(j->req, &pair, device);
     sodium_memzero(device, sizeof device);
@@ -172,6 +177,7 @@ static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_
     }
     if (res == GH_ROTATE_REUSED) {
         gh_counter_inc(app->m.refresh_reuse);
+        gh_api_audit(app, req, "refresh_reuse", NULL, ss.user_id, "denied");
         gh_counter_inc(app->m.revoked_reuse);
         gh_log_security(GH_LOG_WARN, "refresh_reuse", gh_http_request_id(req), ss.user_id,
                         gh_http_client_addr(req),
@@ -322,6 +328,7 @@ void gh_api_logout(struct gh_http_req *req, void *appv)
         return;
     }
     gh_counter_inc(app->m.revoked_logout);
+    gh_api_audit(app, req, "logout", ss.user_id, ss.user_id, "success");
     gh_log_security(GH_LOG_INFO, "session_revoked", gh_http_request_id(req), ss.user_id,
                     gh_http_client_addr(req),
                     json_pack("{s:s,s:s}", "session_id", ss.id, "reason", "logout"));

@@ -75,6 +75,7 @@ static void register_run(void *ctx)
         return;
     }
     gh_counter_inc(j->app->m.registrations);
+    gh_api_audit(j->app, j->req, "register", j->user.id, j->user.id, "success");
     gh_log_security(GH_LOG_INFO, "user_registered", gh_http_request_id(j->req), j->user.id,
                     gh_http_client_addr(j->req), NULL);
     gh_http_reply_json(j->req, 201,
@@ -201,6 +202,7 @@ static void password_run(void *ctx)
     }
     sodium_memzero(&u, sizeof u);
     if (rc == GH_ERR_AUTH || rc == GH_ERR_NOT_FOUND) {
+        gh_api_audit(j->app, j->req, "password_change", j->user_id, j->user_id, "denied");
         gh_log_security(GH_LOG_WARN, "password_change_failed", gh_http_request_id(j->req),
                         j->user_id, gh_http_client_addr(j->req), NULL);
         gh_http_reply_problem(j->req, 401, "invalid-credentials", "Invalid credentials",
@@ -217,6 +219,7 @@ static void password_run(void *ctx)
         gh_http_reply_error(j->req, rc, NULL);
         return;
     }
+    gh_api_audit(j->app, j->req, "password_change", j->user_id, j->user_id, "success");
     gh_log_security(GH_LOG_INFO, "password_changed", gh_http_request_id(j->req), j->user_id,
                     gh_http_client_addr(j->req), NULL);
     gh_http_reply_json(j->req, 204, NULL);
@@ -314,6 +317,7 @@ void gh_api_me_session_delete(struct gh_http_req *req, void *appv)
         return;
     }
     gh_counter_inc(app->m.revoked_user);
+    gh_api_audit(app, req, "session_revoked", claims.sub, claims.sub, "success");
     gh_log_security(GH_LOG_INFO, "session_revoked", gh_http_request_id(req), claims.sub,
                     gh_http_client_addr(req),
                     json_pack("{s:s,s:s}", "session_id", id, "reason", "user_revoked"));

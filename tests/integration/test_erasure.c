@@ -81,7 +81,21 @@ static void test_export_then_self_erasure(void **state)
                         "argon2id-nfkc");
     assert_true(json_is_string(json_object_get(u, "last_login_at")));
     assert_int_equal(json_array_size(json_object_get(r.json, "sessions")), 2);
-    assert_true(json_is_array(json_object_get(r.json, "audit_events")));
+    /* The user's audit events: registration and both logins, naming only ids. */
+    json_t *evs = json_object_get(r.json, "audit_events");
+    assert_true(json_is_array(evs));
+    int reg = 0, logins = 0;
+    size_t ei;
+    json_t *ev;
+    json_array_foreach(evs, ei, ev)
+    {
+        const char *a = json_string_value(json_object_get(ev, "action"));
+        reg += strcmp(a, "register") == 0;
+        logins += strcmp(a, "login_success") == 0;
+        assert_string_equal(json_string_value(json_object_get(ev, "target")), uid);
+    }
+    assert_int_equal(reg, 1);
+    assert_int_equal(logins, 2);
     assert_null(strstr(r.body, "argon2id$v="));
     assert_null(strstr(r.body, "pe1."));
     assert_null(strstr(r.body, "gk1."));
@@ -127,6 +141,20 @@ static void test_export_then_self_erasure(void **state)
     assert_non_null(strstr(ledger, uid));
     assert_null(strstr(ledger, "erase-me"));
     free(ledger);
+    /* The audit chain still verifies after the erasure (events keep only the random id), and
+     * it recorded the export and the erasure. */
+    struct h_cli_result c;
+    const char *verify[] = {"audit", "verify", NULL};
+    assert_int_equal(h_cli(&srv, verify, &c), 0);
+    if (c.exit_code != 0)
+        fail_msg("audit verify: %s %s", c.out, c.err);
+    h_cli_free(&c);
+    const char *export[] = {"audit", "export", NULL};
+    assert_int_equal(h_cli(&srv, export, &c), 0);
+    assert_non_null(strstr(c.out, "\"action\":\"erasure\""));
+    assert_non_null(strstr(c.out, "\"action\":\"export\""));
+    assert_null(strstr(c.out, "erase-me"));
+    h_cli_free(&c);
     /* The email can register again, as a new user. */
     json_t *j = NULL;
     assert_int_equal(h_register(&srv, email, PW, NULL, &j), 201);
@@ -159,6 +187,14 @@ static void test_operator_erasure(void **state)
     assert_int_not_equal(c.exit_code, 0); /* already gone */
     h_cli_free(&c);
     assert_int_equal(h_server_stop(&srv), 0);
+    /* Shutdown signed a final checkpoint and emitted it to the log; the chain verifies. */
+    char *log = h_read_file(srv.log_path, NULL);
+    assert_non_null(strstr(log, "\"event\":\"audit_checkpoint\""));
+    free(log);
+    const char *verify[] = {"audit", "verify", NULL};
+    assert_int_equal(h_cli(&srv, verify, &c), 0);
+    assert_int_equal(c.exit_code, 0);
+    h_cli_free(&c);
     h_server_free(&srv);
 }
 
