@@ -3,6 +3,7 @@
  * No client input is parsed here: the queue bound is what keeps latency bounded under load. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -46,6 +47,11 @@ static void lower_own_priority(int delta)
         return;
     int want = delta > NICE_MAX - cur ? NICE_MAX : cur + delta;
     (void)setpriority(PRIO_PROCESS, tid, want); /* best effort: a busier host is not fatal */
+    /* Linux SCHED_IDLE: hashing runs only on CPU time nothing else wants, so an HTTP thread
+     * that wakes with a token check never waits behind argon2id. Under a saturating HTTP load
+     * logins slow down (and the bounded queue answers 503) rather than token checks. */
+    struct sched_param sp = {.sched_priority = 0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 }
 
 static void *worker_main(void *arg)

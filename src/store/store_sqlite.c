@@ -847,40 +847,44 @@ gh_err gh_store_session_by_refresh(struct gh_store *s, const char *refresh_hash,
     return rc;
 }
 
+/* Step a bound statement whose rows are sessions into a new array of at most max. */
+static gh_err read_sessions(struct conn *c, sqlite3_stmt *st, size_t max, const char *what,
+                            struct gh_session **out, size_t *out_n)
+{
+    struct gh_session *arr = gh_calloc(max ? max : 1, sizeof *arr);
+    size_t n = 0;
+    int r = SQLITE_DONE;
+    if (!arr) {
+        sqlite3_reset(st);
+        return GH_ERR_NOMEM;
+    }
+    while (n < max && (r = sqlite3_step(st)) == SQLITE_ROW)
+        read_session(st, &arr[n++]);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE && r != SQLITE_ROW) {
+        log_sqlite(c->db, r, what);
+        gh_free(arr);
+        return map_rc(r);
+    }
+    *out = arr;
+    *out_n = n;
+    return GH_OK;
+}
+
 gh_err gh_store_sessions_list(struct gh_store *s, const char *user_id, int64_t now,
                               int64_t idle_timeout, size_t max, struct gh_session **out,
                               size_t *out_n)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
-    struct gh_session *arr = gh_calloc(max ? max : 1, sizeof *arr);
-    size_t n = 0;
-    sqlite3_stmt *st = NULL;
-    if (!arr) {
-        rc = GH_ERR_NOMEM;
-        goto out;
+    sqlite3_stmt *st = stmt(c, S_SESS_LIST);
+    if (st) {
+        bind_text(st, 1, user_id);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, now - idle_timeout);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
+        rc = read_sessions(c, st, max, "sessions list", out, out_n);
     }
-    if (!(st = stmt(c, S_SESS_LIST)))
-        goto out;
-    bind_text(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, now - idle_timeout);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)max);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW && n < max)
-        read_session(st, &arr[n++]);
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE && r != SQLITE_ROW) {
-        log_sqlite(c->db, r, "sessions list");
-        rc = map_rc(r);
-        goto out;
-    }
-    *out = arr;
-    *out_n = n;
-    arr = NULL;
-    rc = GH_OK;
-out:
-    gh_free(arr);
     release(s, c);
     return rc;
 }
@@ -1520,8 +1524,7 @@ gh_err gh_store_erasure_ledger(struct gh_store *s,
 }
 
 gh_err gh_store_erasure_ledger_at(const char *db_path,
-                                  void (*cb)(const char *user_id, int64_t at, void *ctx),
-                                  void *ctx)
+                                  void (*cb)(const char *user_id, int64_t at, void *ctx), void *ctx)
 {
     char path[4200], line[128];
     snprintf(path, sizeof path, "%s-erasures", db_path);
@@ -1546,34 +1549,14 @@ gh_err gh_store_sessions_all(struct gh_store *s, const char *user_id, size_t max
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
-    struct gh_session *arr = gh_calloc(max ? max : 1, sizeof *arr);
-    size_t n = 0;
-    sqlite3_stmt *st;
-    if (!arr) {
-        rc = GH_ERR_NOMEM;
-        goto out;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, "SELECT id, user_id, created_at, last_used_at, "
+                                            "expires_at, revoked_at FROM sessions WHERE user_id = "
+                                            "?1 ORDER BY created_at DESC, id LIMIT ?2");
+    if (st) {
+        bind_text(st, 1, user_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        rc = read_sessions(c, st, max, "sessions all", out, out_n);
     }
-    if (!(st = gh_sqlite_prepare(c, "SELECT id, user_id, created_at, last_used_at, expires_at, "
-                                    "revoked_at FROM sessions WHERE user_id = ?1 "
-                                    "ORDER BY created_at DESC, id LIMIT ?2")))
-        goto out;
-    bind_text(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW && n < max)
-        read_session(st, &arr[n++]);
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE && r != SQLITE_ROW) {
-        log_sqlite(c->db, r, "sessions all");
-        rc = map_rc(r);
-        goto out;
-    }
-    *out = arr;
-    *out_n = n;
-    arr = NULL;
-    rc = GH_OK;
-out:
-    gh_free(arr);
     release(s, c);
     return rc;
 }

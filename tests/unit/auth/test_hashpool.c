@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -234,6 +235,7 @@ static void test_queue_wraps(void **state)
 struct prio_probe {
     int nice;
     int err;
+    int policy;
 };
 
 static void prio_job(void *arg)
@@ -242,6 +244,9 @@ static void prio_job(void *arg)
     errno = 0;
     p->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
     p->err = errno;
+    struct sched_param sp;
+    if (pthread_getschedparam(pthread_self(), &p->policy, &sp) != 0)
+        p->policy = -1;
 }
 
 static int own_nice(void)
@@ -266,7 +271,12 @@ static void test_workers_lower_own_priority(void **state)
     gh_hashpool_free(pool);
     assert_int_equal(probe.err, 0);
     assert_int_equal(probe.nice, want);
+    assert_int_equal(probe.policy, SCHED_IDLE); /* only CPU time nothing else wants */
     assert_int_equal(own_nice(), before);
+    int self_policy = -1;
+    struct sched_param self_sp;
+    assert_int_equal(pthread_getschedparam(pthread_self(), &self_policy, &self_sp), 0);
+    assert_int_not_equal(self_policy, SCHED_IDLE);
 
     /* nice_delta 0 leaves workers at the creator's priority */
     probe = (struct prio_probe){.nice = -100, .err = -1};
