@@ -159,7 +159,9 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
         return rc;
     if ((rc = gh_pii_seal_legacy_users(app->store, app->pii)) != GH_OK)
         return rc;
-    if ((rc = gh_audit_new(app->store, app->keywrap, NULL, now, &app->audit)) != GH_OK)
+    struct gh_audit_options aopt = {.checkpoint_every = cfg->audit_checkpoint_every,
+                                    .checkpoint_interval = cfg->audit_checkpoint_seconds};
+    if ((rc = gh_audit_new(app->store, app->keywrap, &aopt, now, &app->audit)) != GH_OK)
         return rc;
     app->device_key = sodium_malloc(32);
     if (!app->device_key)

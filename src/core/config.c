@@ -135,6 +135,11 @@ static const struct setting settings[] = {
      "Offline \"Pwned Passwords\" file (sorted SHA1HEX:COUNT lines) searched in place; "
      "passwords found in it are refused. A built-in list of the 10 000 most common passwords "
      "always applies."},
+    {"GATEHOUSE_AUDIT_CHECKPOINT_EVERY", T_INT, "100", 1, 1000000, OFF(audit_checkpoint_every),
+     "Sign an audit checkpoint after this many events (also at shutdown)."},
+    {"GATEHOUSE_AUDIT_CHECKPOINT_SECONDS", T_INT, "60", 1, 86400, OFF(audit_checkpoint_seconds),
+     "Sign an audit checkpoint at least this often while events arrive; each checkpoint is "
+     "also written to the log, so a copy lives outside the database."},
     {"GATEHOUSE_LOCKOUT_THRESHOLD", T_INT, "10", 3, 1000, OFF(lockout_threshold),
      "Failed logins that lock an account (or a known device's own budget) for a while."},
     {"GATEHOUSE_LOCKOUT_BASE_SECONDS", T_INT, "60", 1, 86400, OFF(lockout_base_seconds),
@@ -255,8 +260,8 @@ bad:
 
 static gh_err parse_listen(struct gh_config *cfg, char err[GH_CONFIG_ERR_MAX])
 {
-    if (parse_hostport("GATEHOUSE_LISTEN", cfg->listen, cfg->listen_host,
-                       sizeof cfg->listen_host, &cfg->listen_port, err) != GH_OK)
+    if (parse_hostport("GATEHOUSE_LISTEN", cfg->listen, cfg->listen_host, sizeof cfg->listen_host,
+                       &cfg->listen_port, err) != GH_OK)
         return GH_ERR_CONFIG;
     if (cfg->metrics_listen[0] == '\0')
         return GH_OK;

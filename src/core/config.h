@@ -52,6 +52,8 @@ struct gh_config {
     long password_min_length;
     double password_min_entropy;
     char *breached_passwords_path;
+    long audit_checkpoint_every;
+    long audit_checkpoint_seconds;
     long lockout_threshold;
     long lockout_base_seconds;
     long lockout_max_seconds;

@@ -168,10 +168,20 @@ static void test_operator_erasure(void **state)
 {
     (void)state;
     struct h_server srv;
-    assert_int_equal(h_server_start(&srv, NULL), 0);
+    const char *env[] = {"GATEHOUSE_AUDIT_CHECKPOINT_SECONDS=1", NULL};
+    assert_int_equal(h_server_start(&srv, env), 0);
     char email[128];
     struct h_tokens t;
     h_user_session(&srv, "operase", PW, email, sizeof email, &t);
+    /* A timed checkpoint is signed while serving (and logged), not only at shutdown. */
+    bool seen = false;
+    for (int i = 0; i < 40 && !seen; i++) {
+        h_sleep_ms(100);
+        char *lg = h_read_file(srv.log_path, NULL);
+        seen = lg && strstr(lg, "\"event\":\"audit_checkpoint\"");
+        free(lg);
+    }
+    assert_true(seen);
     char uid[64];
     uid_of(t.access, uid);
     assert_int_equal(h_me_status(&srv, t.access), 200);
