@@ -57,7 +57,6 @@ enum stmt_id {
     S_COUNTER_BUMP,
     S_THR_GET,
     S_THR_PUT,
-    S_THR_DEL,
     S_THR_DEL_USER,
     S_SCHEMA_VERSION,
     S_PING,
@@ -126,7 +125,6 @@ static const char *const sql_text[S_COUNT] = {
         "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(subject) DO UPDATE SET "
         "failures = excluded.failures, lock_level = excluded.lock_level, "
         "locked_until = excluded.locked_until, updated_at = excluded.updated_at",
-    [S_THR_DEL] = "DELETE FROM login_throttle WHERE subject = ?1",
     [S_THR_DEL_USER] = "DELETE FROM login_throttle WHERE user_id = ?1",
     [S_SCHEMA_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_migrations",
     [S_PING] = "SELECT 1",
@@ -376,6 +374,21 @@ static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t size)
 static int64_t col_i64(sqlite3_stmt *st, int col)
 {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+/* Run one literal statement that takes one text parameter and returns no rows. */
+static gh_err exec_text1(struct gh_store *s, const char *literal_sql, const char *arg,
+                         const char *what)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, literal_sql);
+    if (st) {
+        bind_text(st, 1, arg);
+        rc = exec_done(c, st, what);
+    }
+    release(s, c);
+    return rc;
 }
 
 gh_err gh_store_migrate(struct gh_store *s, int *out_applied)
@@ -1034,15 +1047,8 @@ out:
 
 gh_err gh_store_throttle_clear(struct gh_store *s, const char *subject)
 {
-    struct conn *c = acquire(s);
-    gh_err rc = GH_ERR_STORE;
-    sqlite3_stmt *st = stmt(c, S_THR_DEL);
-    if (st) {
-        bind_text(st, 1, subject);
-        rc = exec_done(c, st, "throttle clear");
-    }
-    release(s, c);
-    return rc;
+    return exec_text1(s, "DELETE FROM login_throttle WHERE subject = ?1", subject,
+                      "throttle clear");
 }
 
 gh_err gh_store_throttle_clear_user(struct gh_store *s, const char *user_id, long *out_n)
@@ -1631,30 +1637,15 @@ gh_err gh_store_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb, void *ctx,
     return rc;
 }
 
+
 gh_err gh_store_user_purge(struct gh_store *s, const char *user_id)
 {
-    struct conn *c = acquire(s);
-    gh_err rc = GH_ERR_STORE;
-    sqlite3_stmt *st = gh_sqlite_prepare(c, "DELETE FROM users WHERE id = ?1");
-    if (st) {
-        bind_text(st, 1, user_id);
-        rc = exec_done(c, st, "user purge");
-    }
-    release(s, c);
-    return rc;
+    return exec_text1(s, "DELETE FROM users WHERE id = ?1", user_id, "user purge");
 }
 
 gh_err gh_store_snapshot(struct gh_store *s, const char *path)
 {
-    struct conn *c = acquire(s);
-    gh_err rc = GH_ERR_STORE;
-    sqlite3_stmt *st = gh_sqlite_prepare(c, "VACUUM INTO ?1");
-    if (st) {
-        bind_text(st, 1, path);
-        rc = exec_done(c, st, "snapshot");
-    }
-    release(s, c);
-    return rc;
+    return exec_text1(s, "VACUUM INTO ?1", path, "snapshot");
 }
 
 const char *gh_store_path(struct gh_store *s)

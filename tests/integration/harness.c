@@ -852,3 +852,21 @@ bool h_jwks_has_kid(const struct h_server *s, const char *kid, size_t *out_nkeys
     h_response_free(&r);
     return found;
 }
+
+bool h_db_files_contain(const char *dir, const char *needle)
+{
+    const char *suffix[] = {"", "-wal", "-shm", "-journal", NULL};
+    for (int i = 0; suffix[i]; i++) {
+        char path[512];
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/gatehouse.db%s", dir, suffix[i]);
+        char *data = h_read_file(path, &len);
+        if (!data)
+            continue;
+        bool found = memmem(data, len, needle, strlen(needle)) != NULL;
+        free(data);
+        if (found)
+            return true;
+    }
+    return false;
+}

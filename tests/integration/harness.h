@@ -113,6 +113,9 @@ void h_user_session(const struct h_server *s, const char *tag, const char *pw, c
 int h_cli(const struct h_server *s, const char *const *args, struct h_cli_result *out);
 void h_cli_free(struct h_cli_result *r);
 
+/* Does any of the data directory's database files (the file, its WAL and shared memory, a
+ * rollback journal) contain needle? */
+bool h_db_files_contain(const char *dir, const char *needle);
 /* Whole file into a NUL-terminated heap buffer (NULL on error). */
 char *h_read_file(const char *path, size_t *len);
 int h_write_file(const char *path, const char *text);

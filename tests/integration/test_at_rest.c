@@ -15,25 +15,6 @@
 
 #define PW "marker passphrase quantum lattice"
 
-/* Does any of the database's files contain needle? */
-static bool db_files_contain(const char *dir, const char *needle)
-{
-    const char *suffix[] = {"", "-wal", "-shm", "-journal", NULL};
-    for (int i = 0; suffix[i]; i++) {
-        char path[512];
-        size_t len = 0;
-        snprintf(path, sizeof path, "%s/gatehouse.db%s", dir, suffix[i]);
-        char *data = h_read_file(path, &len);
-        if (!data)
-            continue;
-        bool found = memmem(data, len, needle, strlen(needle)) != NULL;
-        free(data);
-        if (found)
-            return true;
-    }
-    return false;
-}
-
 static void test_new_data_is_sealed(void **state)
 {
     (void)state;
@@ -52,13 +33,13 @@ static void test_new_data_is_sealed(void **state)
     h_response_free(&r);
     /* Checked while the server runs (WAL not yet checkpointed) and after it stopped. */
     for (int pass = 0; pass < 2; pass++) {
-        assert_false(db_files_contain(srv.dir, "zz-marker-email"));
-        assert_false(db_files_contain(srv.dir, "ZZ-MARKER-EMAIL"));
-        assert_false(db_files_contain(srv.dir, "ZZMarkerName"));
-        assert_false(db_files_contain(srv.dir, PW));
-        assert_false(db_files_contain(srv.dir, t.refresh));
-        assert_false(db_files_contain(srv.dir, t2.refresh));
-        assert_false(db_files_contain(srv.dir, t2.access));
+        assert_false(h_db_files_contain(srv.dir, "zz-marker-email"));
+        assert_false(h_db_files_contain(srv.dir, "ZZ-MARKER-EMAIL"));
+        assert_false(h_db_files_contain(srv.dir, "ZZMarkerName"));
+        assert_false(h_db_files_contain(srv.dir, PW));
+        assert_false(h_db_files_contain(srv.dir, t.refresh));
+        assert_false(h_db_files_contain(srv.dir, t2.refresh));
+        assert_false(h_db_files_contain(srv.dir, t2.access));
         if (pass == 0)
             assert_int_equal(h_server_stop(&srv), 0);
     }
@@ -109,7 +90,7 @@ static void prepare_legacy(const char *dir)
              "'other-legacy@example.com', '%s', 1, 1);",
              legacy_hash, legacy_hash);
     run_sql(dir, ins);
-    assert_true(db_files_contain(dir, "legacy-marker@example.com"));
+    assert_true(h_db_files_contain(dir, "legacy-marker@example.com"));
 }
 
 static void test_legacy_plaintext_is_encrypted_at_start(void **state)
@@ -133,15 +114,15 @@ static void test_legacy_plaintext_is_encrypted_at_start(void **state)
     assert_int_equal(h_login(&srv, "other-legacy@example.com", PW, NULL), 200);
     /* The email is still unique: registering it again is a conflict. */
     assert_int_equal(h_register(&srv, "legacy-marker@EXAMPLE.com", PW, NULL, NULL), 409);
-    assert_false(db_files_contain(srv.dir, "egacy-Marker"));
-    assert_false(db_files_contain(srv.dir, "egacy-marker"));
-    assert_false(db_files_contain(srv.dir, "LegacyMarkerName"));
-    assert_false(db_files_contain(srv.dir, "other-legacy"));
+    assert_false(h_db_files_contain(srv.dir, "egacy-Marker"));
+    assert_false(h_db_files_contain(srv.dir, "egacy-marker"));
+    assert_false(h_db_files_contain(srv.dir, "LegacyMarkerName"));
+    assert_false(h_db_files_contain(srv.dir, "other-legacy"));
     char *log = h_read_file(srv.log_path, NULL);
     assert_non_null(strstr(log, "\"event\":\"pii_legacy_sealed\""));
     free(log);
     assert_int_equal(h_server_stop(&srv), 0);
-    assert_false(db_files_contain(srv.dir, "egacy-marker"));
+    assert_false(h_db_files_contain(srv.dir, "egacy-marker"));
     h_server_free(&srv);
 }
 

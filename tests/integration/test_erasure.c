@@ -15,24 +15,6 @@
 
 #define PW "erasure passphrase copper kettle"
 
-static bool db_files_contain(const char *dir, const char *needle)
-{
-    const char *suffix[] = {"", "-wal", "-shm", NULL};
-    for (int i = 0; suffix[i]; i++) {
-        char path[512];
-        size_t len = 0;
-        snprintf(path, sizeof path, "%s/gatehouse.db%s", dir, suffix[i]);
-        char *data = h_read_file(path, &len);
-        if (!data)
-            continue;
-        bool found = memmem(data, len, needle, strlen(needle)) != NULL;
-        free(data);
-        if (found)
-            return true;
-    }
-    return false;
-}
-
 /* One column of the user's row, read with the sqlite3 CLI. */
 static void user_column(const struct h_server *srv, const char *uid, const char *col, char *out,
                         size_t size)
@@ -108,7 +90,7 @@ static void test_export_then_self_erasure(void **state)
     user_column(&srv, uid, "display_name", name_enc, sizeof name_enc);
     assert_true(strncmp(wrapped, "gk1.", 4) == 0);
     assert_true(strncmp(email_enc, "pe1.", 4) == 0);
-    assert_true(db_files_contain(srv.dir, wrapped + 30));
+    assert_true(h_db_files_contain(srv.dir, wrapped + 30));
 
     /* Wrong password: refused, nothing erased. */
     assert_int_equal(h_send_json(&srv, "DELETE", "/v1/me", t1.access,
@@ -130,9 +112,9 @@ static void test_export_then_self_erasure(void **state)
     assert_int_equal(h_refresh(&srv, t2.refresh, NULL), 401);
     assert_int_equal(h_login(&srv, email, PW, NULL), 401);
     /* The bytes are gone from the database, its WAL and shm (secure_delete + truncated WAL). */
-    assert_false(db_files_contain(srv.dir, wrapped + 30));
-    assert_false(db_files_contain(srv.dir, email_enc + 30));
-    assert_false(db_files_contain(srv.dir, name_enc + 30));
+    assert_false(h_db_files_contain(srv.dir, wrapped + 30));
+    assert_false(h_db_files_contain(srv.dir, email_enc + 30));
+    assert_false(h_db_files_contain(srv.dir, name_enc + 30));
     /* The erasure ledger names the id (and nothing else about the user). */
     char lpath[512];
     snprintf(lpath, sizeof lpath, "%s/gatehouse.db-erasures", srv.dir);
