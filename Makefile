@@ -30,8 +30,9 @@ run: deps build
 	@mkdir -p var
 	GATEHOUSE_ENV=development ./$(BUILD)/gatehouse serve
 
-test: deps-test
-	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_SANITIZE=ON -DGH_TESTS=ON >/dev/null
+test: deps-test build
+	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_SANITIZE=ON -DGH_TESTS=ON \
+		-DGH_RELEASE_BINARY=$(CURDIR)/$(BUILD)/gatehouse >/dev/null
 	@cmake --build $(TEST_BUILD) -j$(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
 
