@@ -95,6 +95,8 @@ void gh_api_jwks(struct gh_http_req *req, void *app);
 void gh_api_healthz(struct gh_http_req *req, void *app);
 void gh_api_readyz(struct gh_http_req *req, void *app);
 void gh_api_metrics(struct gh_http_req *req, void *app);
+void gh_api_auth_check(struct gh_http_req *req, void *app);
+void gh_api_introspect(struct gh_http_req *req, void *app);
 
 /* The metrics listener's own route table (GET /metrics only). */
 extern const struct gh_route gh_api_metrics_routes[];

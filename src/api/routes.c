@@ -13,6 +13,8 @@ const struct gh_route gh_api_routes[] = {
     {"POST", "/v1/token", GH_BODY_JSON_OR_FORM, gh_api_token, GH_RULE_LOGIN},
     {"POST", "/v1/token/refresh", GH_BODY_JSON, gh_api_token_refresh, GH_RULE_REFRESH},
     {"POST", "/v1/logout", GH_BODY_OPTIONAL_JSON, gh_api_logout, GH_RULE_API},
+    {"GET", "/v1/auth/check", GH_BODY_NONE, gh_api_auth_check, GH_RULE_API},
+    {"POST", "/v1/introspect", GH_BODY_JSON_OR_FORM, gh_api_introspect, GH_RULE_API},
     {"GET", "/.well-known/jwks.json", GH_BODY_NONE, gh_api_jwks, GH_RULE_NONE},
     {"GET", "/healthz", GH_BODY_NONE, gh_api_healthz, GH_RULE_NONE},
     {"GET", "/readyz", GH_BODY_NONE, gh_api_readyz, GH_RULE_NONE},

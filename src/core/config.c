@@ -72,6 +72,12 @@ static const struct setting settings[] = {
      "`host:port` of a separate listener that answers only `GET /metrics` (Prometheus text). "
      "Empty (default): off. Never the public listener; bind it to loopback or a private "
      "interface."},
+    {"GATEHOUSE_INTROSPECTION_CLIENTS", T_SECRET, NULL, 0, 0, OFF(introspection_clients),
+     "Resource servers allowed to call POST /v1/introspect, as `id:secret,id2:secret2` "
+     "(HTTP Basic). Unset: introspection refuses everyone. Secret."},
+    {"GATEHOUSE_INTROSPECTION_CLIENTS_PREVIOUS", T_SECRET, NULL, 0, 0,
+     OFF(introspection_clients_previous),
+     "Client secrets still accepted while they are being rotated (same format)."},
     {"GATEHOUSE_BACKUP_KEY", T_SECRET, NULL, 0, 0, OFF(backup_key_text),
      "Optional separate key for `backup create`/`restore` (32 bytes, base64). Default: a random "
      "backup key wrapped under the master key and carried, wrapped, in each backup's header."},

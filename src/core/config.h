@@ -33,6 +33,8 @@ struct gh_config {
     char *cors_origins;
     char *redis_url; /* secret */
     char *backup_key_text; /* secret: base64 32 bytes, optional */
+    char *introspection_clients;          /* secret: "id:secret,..." */
+    char *introspection_clients_previous; /* secret: accepted during a rotation */
     long backup_retention_days;
     long max_body_bytes;
     long http_threads;

@@ -80,6 +80,10 @@ bool gh_http_body_is_form(struct gh_http_req *req);
 const char *gh_http_cookie(struct gh_http_req *req, const char *name);
 /* Did the client reach us over HTTPS (TLS here, or a trusted proxy's X-Forwarded-Proto)? */
 bool gh_http_is_https(struct gh_http_req *req);
+/* HTTP Basic credentials (decoded by libmicrohttpd). GH_OK fills *user and *pass with
+ * heap copies the caller wipes and frees with gh_http_basic_free; GH_ERR_AUTH when absent. */
+GH_MUST_USE gh_err gh_http_basic(struct gh_http_req *req, char **user, char **pass);
+void gh_http_basic_free(char *user, char *pass);
 /* The Bearer token of the Authorization header, or NULL; *len its length. */
 const char *gh_http_bearer(struct gh_http_req *req, size_t *len);
 

@@ -1,6 +1,8 @@
 /* Owns request-side decoding: header access, the Bearer credential, and body decoding (JSON via
  * jansson, forms via libmicrohttpd's unescaper) checked against a schema before any expensive
  * work. Trust boundary: all of it is client input; limits are enforced before use. */
+#include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -71,6 +73,34 @@ void gh_http_set_ctx(struct gh_http_req *req, void *ctx, void (*free_fn)(void *)
         req->ctx_free(req->ctx);
     req->ctx = ctx;
     req->ctx_free = free_fn;
+}
+
+gh_err gh_http_basic(struct gh_http_req *req, char **user, char **pass)
+{
+    *user = NULL;
+    *pass = NULL;
+    char *p = NULL;
+    char *u = MHD_basic_auth_get_username_password(req->conn, &p);
+    if (!u || !p) {
+        gh_http_basic_free(u, p);
+        return GH_ERR_AUTH;
+    }
+    *user = u;
+    *pass = p;
+    return GH_OK;
+}
+
+void gh_http_basic_free(char *user, char *pass)
+{
+    /* libmicrohttpd allocated them with malloc. */
+    if (user) {
+        sodium_memzero(user, strlen(user));
+        free(user);
+    }
+    if (pass) {
+        sodium_memzero(pass, strlen(pass));
+        free(pass);
+    }
 }
 
 const char *gh_http_bearer(struct gh_http_req *req, size_t *len)
