@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "data/audit.h"
 #include "auth/users_import.h"
 #include "core/config.h"
+#include "api/doctor.h"
 #include "data/backup.h"
 #include "data/pii.h"
 #include "core/log.h"
@@ -56,6 +58,8 @@ static void usage(FILE *f)
             "  audit prune --before DATE delete the chain's prefix, leaving a signed anchor\n"
             "  backup create FILE        encrypted online backup of the database\n"
             "  backup restore FILE       verify and restore into a stopped instance\n"
+            "  doctor                    check this deployment against the guidelines:\n"
+            "                            one PASS/WARN/FAIL line each; exit 0/1/2 (worst)\n"
             "  config-docs               print the settings table as Markdown\n"
             "  help, --help              this text and the settings\n\n"
             "Operator commands work while serve runs.\n\n");
@@ -578,6 +582,33 @@ static int cmd_backup(const struct gh_config *cfg, int argc, char **argv)
     return code;
 }
 
+static int cmd_doctor(const struct gh_config *cfg)
+{
+    struct gh_store *s = NULL;
+    struct gh_keywrap *kw = NULL;
+    /* Never create a development key here: report its absence instead. */
+    if (cfg->master_key_text || !cfg->production) {
+        char err[GH_CONFIG_ERR_MAX];
+        unsigned char *master = NULL, *prev = NULL;
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/master.key", cfg->data_dir);
+        bool have_key = cfg->master_key_text || stat(path, &st) == 0;
+        if (have_key && gh_config_master_key(cfg, &master, &prev, err) == GH_OK &&
+            gh_keywrap_new(master, prev, &kw) == GH_OK &&
+            gh_store_open(cfg->database_url, &s) == GH_OK && gh_store_migrate(s, NULL) != GH_OK) {
+            gh_store_free(s);
+            s = NULL;
+        }
+        sodium_free(master);
+        sodium_free(prev);
+    }
+    int worst = gh_doctor_run(cfg, s, kw, stdout);
+    gh_keywrap_free(kw);
+    gh_store_free(s);
+    return worst;
+}
+
 static int cmd_sessions(const struct gh_config *cfg, int argc, char **argv)
 {
     if (argc != 1 || strcmp(argv[0], "revoke-all") != 0) {
@@ -733,6 +764,8 @@ int main(int argc, char **argv)
         code = cmd_keys(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "users") == 0)
         code = cmd_users(&cfg, argc - 2, argv + 2);
+    else if (strcmp(cmd, "doctor") == 0)
+        code = cmd_doctor(&cfg);
     else if (strcmp(cmd, "backup") == 0)
         code = cmd_backup(&cfg, argc - 2, argv + 2);
     else if (strcmp(cmd, "sessions") == 0)

@@ -248,6 +248,18 @@ gh_err gh_store_open(const char *url, struct gh_store **out)
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    /* The database holds wrapped keys and sealed personal data: owner-only. Create it 0600
+     * (SQLite gives its -wal and -shm the same mode) and tighten one made more open before. */
+    int dfd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (dfd >= 0) {
+        struct stat dst;
+        if (fstat(dfd, &dst) == 0 && (dst.st_mode & 077) != 0) {
+            (void)fchmod(dfd, 0600);
+            gh_log(GH_LOG_WARN, "database file was readable by others: made it 0600", NULL,
+                   "store_permissions_fixed", NULL);
+        }
+        close(dfd);
+    }
     gh_err erc = epoch_map(s);
     if (erc != GH_OK) {
         gh_store_free(s);

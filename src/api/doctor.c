@@ -1,0 +1,235 @@
+/* `gatehouse doctor`: checks a deployment against every guideline it can see from its own
+ * configuration, files and database, and prints one PASS/WARN/FAIL line per guideline with a
+ * fix. Read-only: it changes nothing (it may generate nothing either: a missing development key
+ * is reported, not created). The exit code is the worst result: 0 PASS, 1 WARN, 2 FAIL. */
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/doctor.h"
+#include "auth/keys.h"
+#include "core/enc.h"
+#include "core/mem.h"
+#include "data/audit.h"
+#include "store/store_audit.h"
+#include "core/banned.h"
+
+enum verdict { PASS, WARN, FAIL };
+
+struct report {
+    FILE *f;
+    enum verdict worst;
+};
+
+static void line(struct report *r, enum verdict v, const char *guideline, const char *what,
+                 const char *fix)
+{
+    static const char *const names[] = {"PASS", "WARN", "FAIL"};
+    fprintf(r->f, "%s  %-28s %s%s%s\n", names[v], guideline, what,
+            v != PASS && fix ? " — fix: " : "", v != PASS && fix ? fix : "");
+    if (v > r->worst)
+        r->worst = v;
+}
+
+static bool inside_git_tree(const char *dir)
+{
+    char path[PATH_MAX];
+    if (!realpath(dir, path))
+        return false;
+    for (;;) {
+        char probe[PATH_MAX + 8];
+        struct stat st;
+        snprintf(probe, sizeof probe, "%s/.git", path);
+        if (stat(probe, &st) == 0)
+            return true;
+        char *slash = strrchr(path, '/');
+        if (!slash || slash == path)
+            return false;
+        *slash = '\0';
+    }
+}
+
+static void check_env_files(struct report *r, const struct gh_config *cfg)
+{
+    const char *dirs[] = {".", cfg->data_dir, NULL};
+    for (int i = 0; dirs[i]; i++) {
+        char p[PATH_MAX];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/.env", dirs[i]);
+        if (stat(p, &st) == 0 && inside_git_tree(dirs[i])) {
+            line(r, WARN, "secrets: .env files", "a .env file lies inside a git work tree",
+                 "keep secrets out of the repository (git rm --cached .env; add it to "
+                 ".gitignore) and prefer *_FILE variables");
+            return;
+        }
+    }
+    line(r, PASS, "secrets: .env files", "no .env file inside a git work tree", NULL);
+}
+
+static void check_keys_config(struct report *r, const struct gh_config *cfg)
+{
+    line(r, cfg->production ? PASS : WARN, "environment",
+         cfg->production ? "production mode" : "development mode",
+         "GATEHOUSE_ENV=production (it refuses weak keys and test settings)");
+    if (!cfg->master_key_text) {
+        line(r, cfg->production ? FAIL : WARN, "master key",
+             "no master key configured (development generates one into the data directory)",
+             "GATEHOUSE_MASTER_KEY_FILE=<file with 32 random bytes, base64, mode 0600>");
+    } else {
+        unsigned char *k = NULL, *p = NULL;
+        char err[GH_CONFIG_ERR_MAX];
+        gh_err rc = gh_config_master_key(cfg, &k, &p, err);
+        sodium_free(k);
+        sodium_free(p);
+        line(r, rc == GH_OK ? PASS : FAIL, "master key",
+             rc == GH_OK ? "configured, 32 bytes, not a known or weak key" : err,
+             "head -c32 /dev/urandom | base64 > master.key; chmod 600 master.key");
+    }
+    if (cfg->master_key_file) {
+        struct stat st;
+        bool private_ok = stat(cfg->master_key_file, &st) == 0 && (st.st_mode & 077) == 0;
+        line(r, private_ok ? PASS : FAIL, "master key file",
+             private_ok ? "mode is private" : "readable by group or others",
+             "chmod 600 the key file");
+    }
+    if (cfg->master_key_previous_text)
+        line(r, WARN, "master key rotation", "GATEHOUSE_MASTER_KEY_PREVIOUS is still set",
+             "run gatehouse keys rotate-master, then remove the previous key");
+}
+
+static void check_transport(struct report *r, const struct gh_config *cfg)
+{
+    bool loopback =
+        strncmp(cfg->listen_host, "127.", 4) == 0 || strcmp(cfg->listen_host, "::1") == 0;
+    if (cfg->tls_cert_path)
+        line(r, PASS, "HTTPS", "native TLS configured (TLS 1.2+, HSTS)", NULL);
+    else if (cfg->trusted_proxies[0])
+        line(r, PASS, "HTTPS", "behind trusted TLS-terminating proxies", NULL);
+    else
+        line(r, loopback ? WARN : FAIL, "HTTPS",
+             loopback ? "plain HTTP on loopback (fine only behind a local TLS proxy)"
+                      : "plain HTTP on a public listener",
+             "GATEHOUSE_TLS_CERT_PATH/_KEY_PATH, or a TLS proxy in GATEHOUSE_TRUSTED_PROXIES");
+    bool https_url = cfg->public_url && strncmp(cfg->public_url, "https://", 8) == 0;
+    line(r, https_url ? PASS : WARN, "public URL",
+         https_url ? "GATEHOUSE_PUBLIC_URL is https"
+                   : "GATEHOUSE_PUBLIC_URL is not an https origin",
+         "GATEHOUSE_PUBLIC_URL=https://auth.example.com");
+    bool wildcard = strchr(cfg->cors_origins, '*') != NULL;
+    line(r, wildcard ? FAIL : PASS, "CORS",
+         wildcard ? "a wildcard in GATEHOUSE_CORS_ORIGINS" : "no wildcard origin",
+         "list exact origins only");
+    if (cfg->metrics_listen[0]) {
+        bool mloop =
+            strncmp(cfg->metrics_host, "127.", 4) == 0 || strcmp(cfg->metrics_host, "::1") == 0;
+        line(r, mloop ? PASS : WARN, "metrics listener",
+             mloop ? "metrics on loopback" : "metrics on a non-loopback address",
+             "bind GATEHOUSE_METRICS_LISTEN to loopback or a private interface only");
+    }
+}
+
+static void check_host(struct report *r, const struct gh_config *cfg)
+{
+    bool root = geteuid() == 0;
+    line(r, root ? (cfg->production ? FAIL : WARN) : PASS, "privileges",
+         root ? "running as root" : "not running as root",
+         "run gatehouse as an unprivileged user (containers: a numeric non-root uid)");
+    line(r, WARN, "sandbox", "no seccomp sandbox in this build yet",
+         "run it in a container with a read-only root and dropped capabilities meanwhile");
+    struct stat st;
+    if (stat(cfg->data_dir, &st) == 0)
+        line(r, (st.st_mode & 077) ? WARN : PASS, "data directory",
+             (st.st_mode & 077) ? "readable by group or others" : "private (0700)",
+             "chmod 700 the data directory");
+    if (strncmp(cfg->database_url, "sqlite:", 7) == 0 && stat(cfg->database_url + 7, &st) == 0)
+        line(r, (st.st_mode & 077) ? FAIL : PASS, "database file",
+             (st.st_mode & 077) ? "readable by group or others" : "private",
+             "chmod 600 the database file and its -wal/-shm");
+    line(r, cfg->breached_passwords_path ? PASS : WARN, "breached passwords",
+         cfg->breached_passwords_path ? "an offline breached-password list is configured"
+                                      : "only the built-in common-password list is used",
+         "GATEHOUSE_BREACHED_PASSWORDS_PATH=<Pwned Passwords SHA-1 file>");
+}
+
+struct last_backup {
+    int64_t ts;
+};
+
+static gh_err backup_row(void *ctx, const struct gh_audit_row *row)
+{
+    struct last_backup *b = ctx;
+    if (strcmp(row->action, "backup") == 0 && row->ts > b->ts)
+        b->ts = row->ts;
+    return GH_OK;
+}
+
+static void check_database(struct report *r, const struct gh_config *cfg, struct gh_store *s,
+                           struct gh_keywrap *kw, int64_t now)
+{
+    /* Signing key age. */
+    struct gh_stored_key *keys = NULL;
+    size_t n = 0;
+    int64_t newest = 0;
+    if (gh_store_keys_list(s, &keys, &n) == GH_OK) {
+        for (size_t i = 0; i < n; i++)
+            if (!keys[i].revoked_at && keys[i].created_at > newest)
+                newest = keys[i].created_at;
+        gh_free(keys);
+    }
+    int64_t limit = cfg->key_rotate_interval > 0 ? cfg->key_rotate_interval : 90 * 86400;
+    char msg[160];
+    snprintf(msg, sizeof msg, "newest signing key is %lld days old (limit %lld)",
+             (long long)((now - newest) / 86400), (long long)(limit / 86400));
+    line(r, newest && now - newest <= limit ? PASS : WARN, "signing key rotation", msg,
+         "gatehouse keys rotate, or GATEHOUSE_SIGNING_KEY_ROTATE_INTERVAL");
+    /* Audit chain. */
+    struct gh_audit *a = NULL;
+    struct gh_audit_report rep;
+    unsigned char pk[32];
+    if (gh_audit_new(s, kw, NULL, now, &a) == GH_OK) {
+        gh_audit_public_key(a, pk);
+        gh_audit_free(a);
+        gh_err rc = gh_audit_verify(s, pk, &rep);
+        bool ok = rc == GH_OK && rep.problem == GH_AUDIT_OK;
+        line(r, ok ? PASS : FAIL, "audit trail",
+             ok ? "the chain and every checkpoint verify" : rep.message,
+             "investigate (docs/SECURITY.md); verify with --pubkey from off-box");
+    } else {
+        line(r, FAIL, "audit trail", "the audit key cannot be loaded", "check the master key");
+    }
+    /* Last backup (recorded in the audit trail by `backup create`). */
+    struct last_backup b = {0};
+    struct gh_audit_reader rd = {.row = backup_row, .ctx = &b};
+    if (gh_store_audit_read(s, &rd) == GH_OK) {
+        if (!b.ts)
+            line(r, WARN, "backups", "no backup recorded",
+                 "schedule gatehouse backup create (docs/deployment.md)");
+        else {
+            snprintf(msg, sizeof msg, "last backup %lld hours ago",
+                     (long long)((now - b.ts) / 3600));
+            line(r, now - b.ts <= 86400 ? PASS : WARN, "backups", msg,
+                 "run gatehouse backup create at least daily");
+        }
+    }
+}
+
+int gh_doctor_run(const struct gh_config *cfg, struct gh_store *s, struct gh_keywrap *kw, FILE *f)
+{
+    struct report r = {.f = f, .worst = PASS};
+    int64_t now = gh_now();
+    check_keys_config(&r, cfg);
+    check_transport(&r, cfg);
+    check_host(&r, cfg);
+    check_env_files(&r, cfg);
+    if (s && kw)
+        check_database(&r, cfg, s, kw, now);
+    else
+        line(&r, FAIL, "database", "the database or its keys could not be opened",
+             "check GATEHOUSE_DATABASE_URL and the master key");
+    return (int)r.worst;
+}
