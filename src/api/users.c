@@ -169,7 +169,8 @@ void gh_api_me_get(struct gh_http_req *req, void *appv)
                        json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email, "display_name",
                                  u.has_display_name ? json_string(u.display_name) : json_null(),
                                  "created_at", gh_api_time(u.created_at)));
-    sodium_memzero(&u, sizeof u);
+    sodium_memzero(u.email, sizeof u.email);
+    sodium_memzero(u.display_name, sizeof u.display_name);
 }
 
 struct password_job {

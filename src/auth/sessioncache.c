@@ -98,7 +98,11 @@ bool gh_sessioncache_get(struct gh_sessioncache *c, const char *sid, const char 
         }
         *out = e->session;
         if (out_user) {
-            memset(out_user, 0, sizeof *out_user);
+            /* Only the profile view: the sealed fields stay out of the cache (and empty). */
+            out_user->email_enc[0] = out_user->display_name_enc[0] = '\0';
+            out_user->dek_wrapped[0] = out_user->password_hash[0] = '\0';
+            out_user->email_key[0] = '\0';
+            out_user->updated_at = out_user->last_login_at = 0;
             memcpy(out_user->id, e->session.user_id, sizeof out_user->id);
             memcpy(out_user->email, e->email, sizeof out_user->email);
             memcpy(out_user->display_name, e->display_name, sizeof out_user->display_name);

@@ -321,7 +321,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->started_us = mono_us();
         req->max_body = srv->opt.max_body;
         gh_random_id(req->request_id);
-        snprintf(req->method, sizeof req->method, "%s", method);
+        size_t mlen = strnlen(method, sizeof req->method - 1);
+        memcpy(req->method, method, mlen);
+        req->method[mlen] = '\0';
         req->path = gh_strndup(url, strnlen(url, 8192));
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -504,7 +506,7 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(16 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        (size_t)(8 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->daemon) {
         gh_free(srv->rm);
         gh_free(srv);
