@@ -223,7 +223,8 @@ static int cmd_serve(const struct gh_config *cfg)
                                   .tls_key_pem = key_pem,
                                   .metrics = app.metrics,
                                   .trusted_proxies = app.trusted_proxies,
-                                  .guard = gh_api_guard};
+                                  .guard = gh_api_guard,
+                                  .cors_origins = cfg->cors_origins};
     if ((rc = gh_http_start(&opt, gh_api_routes, gh_api_nroutes, &app, &srv)) != GH_OK) {
         fail_err(cert_pem ? "cannot listen on GATEHOUSE_LISTEN with the configured TLS "
                             "certificate and key"

@@ -335,6 +335,41 @@ static bool cidr_list_is_valid(const char *s)
     return true;
 }
 
+/* An exact origin: http(s)://host[:port], no path, query, userinfo or wildcard. */
+static bool origin_is_valid(const char *s, size_t len)
+{
+    size_t skip = len >= 8 && strncmp(s, "https://", 8) == 0  ? 8
+                  : len >= 7 && strncmp(s, "http://", 7) == 0 ? 7
+                                                              : 0;
+    if (!skip || len == skip || len > 255)
+        return false;
+    for (size_t i = skip; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == ':' || c == '[' || c == ']'))
+            return false; /* also refuses upper case: origins are compared exactly */
+    }
+    return true;
+}
+
+static bool cors_list_is_valid(const char *s)
+{
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        while (len && *s == ' ') {
+            s++;
+            len--;
+        }
+        while (len && s[len - 1] == ' ')
+            len--;
+        if (!origin_is_valid(s, len))
+            return false;
+        s = comma ? comma + 1 : s + strlen(s);
+    }
+    return true;
+}
+
 static bool url_is_http(const char *s)
 {
     return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
@@ -488,6 +523,12 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
             snprintf(buf, sizeof buf, "http://%s", cfg->listen);
         if (set_string(&cfg->issuer, buf) != GH_OK)
             return GH_ERR_NOMEM;
+    }
+    if (!cors_list_is_valid(cfg->cors_origins)) {
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_CORS_ORIGINS: must be a comma-separated list of exact origins like "
+                 "https://app.example.com (scheme, host, optional port; no path, no wildcard)");
+        return GH_ERR_CONFIG;
     }
     if (!cidr_list_is_valid(cfg->trusted_proxies)) {
         snprintf(err, GH_CONFIG_ERR_MAX,

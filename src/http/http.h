@@ -47,6 +47,7 @@ struct gh_http_options {
     struct gh_metrics *metrics; /* NULL: no request metrics (e.g. the metrics listener itself) */
     const struct gh_cidr_list *trusted_proxies; /* whose X-Forwarded-For/-Proto are believed */
     gh_http_guard guard;                        /* may be NULL */
+    const char *cors_origins; /* comma-separated exact origins allowed by CORS; "" none */
 };
 
 GH_MUST_USE gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *routes,

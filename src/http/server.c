@@ -209,9 +209,108 @@ static bool content_type_is(const char *ct, const char *want)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+/* Is origin exactly one of the comma-separated configured origins? */
+static bool origin_allowed(const char *list, const char *origin)
+{
+    size_t olen = strlen(origin);
+    const char *s = list ? list : "";
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        const char *item = s;
+        while (len && *item == ' ') {
+            item++;
+            len--;
+        }
+        while (len && item[len - 1] == ' ')
+            len--;
+        if (len == olen && memcmp(item, origin, olen) == 0)
+            return true;
+        s = comma ? comma + 1 : s + strlen(s);
+    }
+    return false;
+}
+
+/* Is every name in a comma-separated Access-Control-Request-Headers value one we accept? */
+static bool request_headers_allowed(const char *h)
+{
+    static const char *const ok[] = {"content-type", "authorization", "x-requested-with",
+                                     "x-csrf-token", NULL};
+    while (h && *h) {
+        while (*h == ' ' || *h == ',')
+            h++;
+        size_t len = strcspn(h, ", ");
+        if (!len)
+            break;
+        bool found = false;
+        for (int i = 0; ok[i] && !found; i++)
+            found = strlen(ok[i]) == len && strncasecmp(ok[i], h, len) == 0;
+        if (!found)
+            return false;
+        h += len;
+    }
+    return true;
+}
+
+/* CORS (exact-origin allowlist): headers for an actual request, and the preflight answer.
+ * Returns true when the request was a preflight and has been answered. */
+static bool cors(struct gh_http_server *srv, struct gh_http_req *req)
+{
+    const char *origin = gh_http_header(req, "Origin");
+    if (!origin)
+        return false;
+    gh_http_add_header(req, "Vary", "Origin");
+    bool allowed = origin_allowed(srv->opt.cors_origins, origin);
+    const char *want = gh_http_header(req, "Access-Control-Request-Method");
+    if (strcmp(req->method, "OPTIONS") != 0 || !want) {
+        if (allowed) {
+            gh_http_add_header(req, "Access-Control-Allow-Origin", origin);
+            gh_http_add_header(req, "Access-Control-Allow-Credentials", "true");
+            gh_http_add_header(req, "Access-Control-Expose-Headers",
+                               "X-Request-Id, Retry-After, RateLimit, RateLimit-Policy");
+        }
+        return false;
+    }
+    /* Preflight: the path must exist with the requested method. */
+    char methods[128] = "", param[128];
+    bool method_ok = false;
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        bool known = false;
+        struct gh_http_server one = *srv;
+        one.routes = &srv->routes[i];
+        one.nroutes = 1;
+        const struct gh_route *r =
+            route_find(&one, srv->routes[i].method, req->path, param, sizeof param, &known);
+        if (!r)
+            continue;
+        if (strlen(methods) + strlen(r->method) + 3 < sizeof methods) {
+            if (methods[0])
+                memcpy(methods + strlen(methods), ", ", 3);
+            memcpy(methods + strlen(methods), r->method, strlen(r->method) + 1);
+        }
+        method_ok |= strcmp(r->method, want) == 0;
+    }
+    if (!allowed || !method_ok ||
+        !request_headers_allowed(gh_http_header(req, "Access-Control-Request-Headers"))) {
+        gh_http_reply_problem(req, 403, "cors-refused", "Cross-origin request refused",
+                              "This origin, method or header is not allowed.", NULL);
+        return true;
+    }
+    gh_http_add_header(req, "Access-Control-Allow-Origin", origin);
+    gh_http_add_header(req, "Access-Control-Allow-Credentials", "true");
+    gh_http_add_header(req, "Access-Control-Allow-Methods", methods);
+    gh_http_add_header(req, "Access-Control-Allow-Headers",
+                       "Content-Type, Authorization, X-Requested-With, X-CSRF-Token");
+    gh_http_add_header(req, "Access-Control-Max-Age", "600");
+    gh_http_reply_json(req, 204, NULL);
+    return true;
+}
+
 /* Route the complete request and run its handler. */
 static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
 {
+    if (cors(srv, req))
+        return;
     char param[128];
     bool path_known = false;
     const struct gh_route *r =
