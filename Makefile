@@ -8,8 +8,11 @@ DEB_BUILD = build-essential cmake pkg-config libmicrohttpd-dev libsodium-dev lib
             libsqlite3-dev nettle-dev libcrypt-dev libzxcvbn-dev libunistring-dev
 DEB_TEST  = libcmocka-dev libcurl4-openssl-dev sqlite3 openssl curl nginx-light caddy python3
 DEB_BENCH = wrk nginx-light
+DEB_FUZZ  = clang libclang-rt-14-dev
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test deps deps-test deps-bench bench clean
+.PHONY: all build run test deps deps-test deps-bench bench fuzz clean
 
 all: build
 
@@ -35,6 +38,14 @@ test: deps-test build
 		-DGH_RELEASE_BINARY=$(CURDIR)/$(BUILD)/gatehouse >/dev/null
 	@cmake --build $(TEST_BUILD) -j$(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# libFuzzer: every fuzz/fuzz_*.c for FUZZ_SECONDS each, from its seed corpus (copied: the
+# tree's corpus only changes by hand). Any crash or failed invariant fails the run.
+fuzz:
+	@sh scripts/install-deps.sh $(DEB_BUILD) $(DEB_FUZZ)
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGH_FUZZ=ON -DGH_TESTS=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	@sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: deps-bench build
 	@sh bench/run.sh

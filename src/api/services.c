@@ -62,9 +62,13 @@ void gh_api_introspect(struct gh_http_req *req, void *appv)
     };
     char *user = NULL, *pass = NULL;
     json_t *body = NULL;
-    bool ok = gh_http_basic(req, &user, &pass) == GH_OK &&
-              (client_listed(app->cfg->introspection_clients, user, pass) |
-               client_listed(app->cfg->introspection_clients_previous, user, pass));
+    bool ok = false;
+    if (gh_http_basic(req, &user, &pass) == GH_OK) {
+        /* Both lists, always: the time does not say which one (if any) matched. */
+        bool current = client_listed(app->cfg->introspection_clients, user, pass);
+        bool previous = client_listed(app->cfg->introspection_clients_previous, user, pass);
+        ok = current || previous;
+    }
     char client[64] = "";
     if (ok)
         snprintf(client, sizeof client, "%s", user);
