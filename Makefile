@@ -30,7 +30,7 @@ build:
 	@cmake --build $(BUILD) -j$(JOBS)
 
 run: deps build
-	@mkdir -p var
+	@mkdir -p -m 700 var
 	GATEHOUSE_ENV=development ./$(BUILD)/gatehouse serve
 
 test: deps-test build
