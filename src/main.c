@@ -22,6 +22,7 @@
 #include "data/backup.h"
 #include "data/pii.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "http/http.h"
 #include "store/store.h"
 #include "core/banned.h"
@@ -52,6 +53,7 @@ static void usage(FILE *f)
             "                            (bcrypt, argon2, Django formats); all or nothing\n"
             "  users unlock ID           lift a user's login lock at once\n"
             "  users erase ID            erase a user (sessions, data key, rows)\n"
+            "  users contacts [IDS_FILE] contact addresses for breach notification (audited)\n"
             "  sessions revoke-all       revoke every session of every user\n"
             "  audit verify [--pubkey F] check the audit chain and every signed checkpoint\n"
             "  audit export [--pubkey]   the audit trail as JSON lines (or its public key)\n"
@@ -438,11 +440,84 @@ static int cmd_users_erase(const struct gh_config *cfg, const char *id)
     return 0;
 }
 
+struct contacts_ctx {
+    const struct gh_pii *pii;
+    char **only; /* NULL: everyone */
+    size_t nonly;
+    long printed;
+};
+
+static gh_err contact_cb(struct gh_user *u, void *vctx)
+{
+    struct contacts_ctx *c = vctx;
+    bool wanted = !c->only;
+    for (size_t i = 0; i < c->nonly && !wanted; i++)
+        wanted = strcmp(c->only[i], u->id) == 0;
+    if (!wanted)
+        return GH_OK;
+    if (gh_pii_open_user(c->pii, u) != GH_OK) {
+        fprintf(stderr, "gatehouse: users contacts: the profile of %s does not open\n", u->id);
+        return GH_OK;
+    }
+    printf("%s\t%s\n", u->id, u->email);
+    sodium_memzero(u->email, sizeof u->email);
+    c->printed++;
+    return GH_OK;
+}
+
+/* Incident response: the contact addresses of all users, or of the ids listed one per line in
+ * FILE, for breach notification. Prints personal data to stdout on purpose: audited. */
+static int cmd_users_contacts(const struct gh_config *cfg, const char *ids_file)
+{
+    struct gh_store *s = NULL;
+    struct gh_keywrap *kw = NULL;
+    struct gh_pii *pii = NULL;
+    struct contacts_ctx ctx = {0};
+    char *ids[1024];
+    int code = 1;
+    if (ids_file) {
+        FILE *f = fopen(ids_file, "re");
+        char line[128];
+        if (!f)
+            return fail("users contacts: cannot read the ids file");
+        while (fgets(line, sizeof line, f) && ctx.nonly < 1024) {
+            line[strcspn(line, "\r\n")] = '\0';
+            if (gh_id_is_valid(line))
+                ids[ctx.nonly++] = gh_strdup(line);
+        }
+        fclose(f);
+        ctx.only = ids;
+    }
+    if (open_ops(cfg, &s, &kw) == 0 && open_pii(s, kw, &pii) == 0) {
+        ctx.pii = pii;
+        gh_err rc = gh_store_users_each(s, contact_cb, &ctx);
+        if (rc == GH_OK) {
+            code = 0;
+            fprintf(stderr,
+                    "gatehouse: %ld contact addresses listed (recorded in the audit "
+                    "trail)\n",
+                    ctx.printed);
+        } else {
+            fail_err("users contacts failed", rc);
+        }
+    }
+    gh_pii_free(pii);
+    gh_keywrap_free(kw);
+    gh_store_free(s);
+    for (size_t i = 0; i < ctx.nonly; i++)
+        gh_free(ids[i]);
+    if (code == 0)
+        cli_audit(cfg, "contact_list", "", "success");
+    return code;
+}
+
 static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
 {
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
         printf(
-            "usage: gatehouse users import FILE | unlock ID | erase ID\n"
+            "usage: gatehouse users import FILE | unlock ID | erase ID | contacts [IDS_FILE]\n"
+            "  contacts: id and email of every user (or of the ids in IDS_FILE, one per line),\n"
+            "  for breach notification; the listing is recorded in the audit trail.\n"
             "  erase ID: delete the user, their sessions and their data key (crypto-shredding);\n"
             "  recorded in the erasure ledger so that a restored backup stays erased.\n"
             "  unlock ID: lift the account's lock (and its known devices') at once.\n"
@@ -456,8 +531,11 @@ static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
         return cmd_users_unlock(cfg, argv[1]);
     if (strcmp(argv[0], "erase") == 0 && argc == 2)
         return cmd_users_erase(cfg, argv[1]);
+    if (strcmp(argv[0], "contacts") == 0 && argc <= 2)
+        return cmd_users_contacts(cfg, argc == 2 ? argv[1] : NULL);
     if (strcmp(argv[0], "import") != 0 || argc != 2)
-        return fail("usage: gatehouse users import FILE | unlock ID | erase ID");
+        return fail(
+            "usage: gatehouse users import FILE | unlock ID | erase ID | contacts [IDS_FILE]");
     struct gh_store *s = NULL;
     struct gh_keywrap *kw = NULL;
     struct gh_pii *pii = NULL;

@@ -86,6 +86,9 @@ const char *gh_store_path(struct gh_store *s);
 /* Copy the WAL into the database and truncate it (after rewriting or deleting personal data, so
  * that no old page image keeps a plaintext or erased copy). */
 GH_MUST_USE gh_err gh_store_checkpoint(struct gh_store *s);
+/* Every user row (sealed), in id order, to cb; stops at the first error cb returns. */
+GH_MUST_USE gh_err gh_store_users_each(struct gh_store *s,
+                                       gh_err (*cb)(struct gh_user *u, void *ctx), void *ctx);
 /* GH_ERR_NOT_FOUND when absent. */
 GH_MUST_USE gh_err gh_store_user_get(struct gh_store *s, const char *id, struct gh_user *out);
 GH_MUST_USE gh_err gh_store_user_find_by_email_key(struct gh_store *s, const char *email_key,

@@ -1649,7 +1649,6 @@ gh_err gh_store_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb, void *ctx,
     return rc;
 }
 
-
 gh_err gh_store_user_purge(struct gh_store *s, const char *user_id)
 {
     return exec_text1(s, "DELETE FROM users WHERE id = ?1", user_id, "user purge");
@@ -1680,4 +1679,37 @@ gh_err gh_store_integrity_ok(struct gh_store *s)
     }
     release(s, c);
     return rc;
+}
+
+gh_err gh_store_users_each(struct gh_store *s, gh_err (*cb)(struct gh_user *u, void *ctx),
+                           void *ctx)
+{
+    char last[GH_ID_LEN + 1] = "";
+    for (;;) {
+        /* Pages of 64 by id: no statement stays open while cb runs. */
+        struct gh_user *page = gh_calloc(64, sizeof *page);
+        size_t n = 0;
+        if (!page)
+            return GH_ERR_NOMEM;
+        struct conn *c = acquire(s);
+        sqlite3_stmt *st = gh_sqlite_prepare(
+            c, "SELECT id, email, email_key, display_name, password_hash, created_at, updated_at, "
+               "last_login_at, dek_wrapped FROM users WHERE id > ?1 ORDER BY id LIMIT 64");
+        gh_err rc = st ? GH_OK : GH_ERR_STORE;
+        if (st) {
+            bind_text(st, 1, last);
+            while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
+                read_user(st, &page[n++]);
+            sqlite3_reset(st);
+        }
+        release(s, c);
+        for (size_t i = 0; i < n && rc == GH_OK; i++)
+            rc = cb(&page[i], ctx);
+        if (n)
+            memcpy(last, page[n - 1].id, sizeof last);
+        sodium_memzero(page, 64 * sizeof *page);
+        gh_free(page);
+        if (rc != GH_OK || n < 64)
+            return rc;
+    }
 }
