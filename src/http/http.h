@@ -42,8 +42,8 @@ struct gh_http_options {
     uint16_t port; /* 0: pick a free port */
     unsigned threads;
     size_t max_body;
-    const char *tls_cert_pem; /* non-NULL: serve HTTPS (TLS 1.2+), responses carry HSTS */
-    const char *tls_key_pem;  /* secret; must stay valid until gh_http_stop */
+    const char *tls_cert_pem;   /* non-NULL: serve HTTPS (TLS 1.2+), responses carry HSTS */
+    const char *tls_key_pem;    /* secret; must stay valid until gh_http_stop */
     struct gh_metrics *metrics; /* NULL: no request metrics (e.g. the metrics listener itself) */
     const struct gh_cidr_list *trusted_proxies; /* whose X-Forwarded-For/-Proto are believed */
     gh_http_guard guard;                        /* may be NULL */
@@ -61,8 +61,6 @@ void gh_http_drain(struct gh_http_server *srv, unsigned timeout_ms);
 void gh_http_stop(struct gh_http_server *srv);
 
 /* ---- request accessors ---- */
-const char *gh_http_method(struct gh_http_req *req);
-const char *gh_http_path(struct gh_http_req *req);
 const char *gh_http_request_id(struct gh_http_req *req);
 /* The captured {id} segment (NULL if the route has none). */
 const char *gh_http_path_param(struct gh_http_req *req);

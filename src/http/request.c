@@ -12,16 +12,6 @@
 #define GH_JSON_MAX_DEPTH 8
 #define GH_JSON_MAX_ITEMS 64
 
-const char *gh_http_method(struct gh_http_req *req)
-{
-    return req->method;
-}
-
-const char *gh_http_path(struct gh_http_req *req)
-{
-    return req->path;
-}
-
 const char *gh_http_request_id(struct gh_http_req *req)
 {
     return req->request_id;

@@ -51,10 +51,7 @@ gh_err gh_sqlite_begin(struct conn *c);
 gh_err gh_sqlite_commit(struct conn *c);
 void gh_sqlite_rollback(struct conn *c);
 void gh_sqlite_copy_col(sqlite3_stmt *st, int col, char *dst, size_t size);
-int64_t gh_sqlite_col_i64(sqlite3_stmt *st, int col);
 gh_err gh_sqlite_map_rc(int rc);
 void gh_sqlite_log(sqlite3 *db, int rc, const char *what);
-/* After a commit that may refuse tokens accepted before it. */
-void gh_sqlite_bump_epoch(struct gh_store *s);
 
 #endif

@@ -66,15 +66,10 @@ GH_MUST_USE gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh
  * backup re-applies it), bump the revocation epoch, then checkpoint and truncate the WAL.
  * GH_ERR_NOT_FOUND when there is no such user. */
 GH_MUST_USE gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now);
-/* Ids in the erasure ledger, for re-applying after a restore: cb is called for each. The _at
- * form reads the ledger kept beside the database file db_path. */
-GH_MUST_USE gh_err gh_store_erasure_ledger(struct gh_store *s,
-                                           void (*cb)(const char *user_id, int64_t at, void *ctx),
-                                           void *ctx);
-GH_MUST_USE gh_err gh_store_erasure_ledger_at(const char *db_path,
-                                              void (*cb)(const char *user_id, int64_t at,
-                                                         void *ctx),
-                                              void *ctx);
+/* Ids in the erasure ledger kept beside the database file db_path ("<db>-erasures"), for
+ * re-applying after a restore: cb is called for each. */
+GH_MUST_USE gh_err gh_store_erasure_ledger_at(
+    const char *db_path, void (*cb)(const char *user_id, int64_t at, void *ctx), void *ctx);
 /* PRAGMA integrity_check says "ok"? GH_ERR_STORE otherwise. */
 GH_MUST_USE gh_err gh_store_integrity_ok(struct gh_store *s);
 /* Delete a user row without touching the ledger (re-applying the ledger to a restored copy). */
@@ -245,6 +240,5 @@ GH_MUST_USE gh_err gh_store_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb
 
 /* Change counters that running instances poll ("keys"). */
 GH_MUST_USE gh_err gh_store_counter_get(struct gh_store *s, const char *name, int64_t *out);
-GH_MUST_USE gh_err gh_store_counter_bump(struct gh_store *s, const char *name);
 
 #endif

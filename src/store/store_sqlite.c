@@ -1307,14 +1307,6 @@ gh_err gh_store_counter_get(struct gh_store *s, const char *name, int64_t *out)
     return rc;
 }
 
-gh_err gh_store_counter_bump(struct gh_store *s, const char *name)
-{
-    struct conn *c = acquire(s);
-    gh_err rc = bump_on(c, name);
-    release(s, c);
-    return rc;
-}
-
 /* ---- helpers for the backend's other files (sqlite_internal.h) ---- */
 
 struct conn *gh_sqlite_acquire(struct gh_store *s)
@@ -1386,11 +1378,6 @@ void gh_sqlite_copy_col(sqlite3_stmt *st, int col, char *dst, size_t size)
     copy_col(st, col, dst, size);
 }
 
-int64_t gh_sqlite_col_i64(sqlite3_stmt *st, int col)
-{
-    return col_i64(st, col);
-}
-
 gh_err gh_sqlite_map_rc(int rc)
 {
     return map_rc(rc);
@@ -1399,11 +1386,6 @@ gh_err gh_sqlite_map_rc(int rc)
 void gh_sqlite_log(sqlite3 *db, int rc, const char *what)
 {
     log_sqlite(db, rc, what);
-}
-
-void gh_sqlite_bump_epoch(struct gh_store *s)
-{
-    epoch_bump(s);
 }
 
 /* ---- personal data written before encryption (migration 0004) ---- */
@@ -1533,12 +1515,6 @@ gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now)
         nanosleep(&ts, NULL);
     }
     return GH_OK;
-}
-
-gh_err gh_store_erasure_ledger(struct gh_store *s,
-                               void (*cb)(const char *user_id, int64_t at, void *ctx), void *ctx)
-{
-    return gh_store_erasure_ledger_at(s->path, cb, ctx);
 }
 
 gh_err gh_store_erasure_ledger_at(const char *db_path,
