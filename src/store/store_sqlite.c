@@ -1488,9 +1488,14 @@ static gh_err ledger_append(struct gh_store *s, const char *user_id, int64_t now
 
 gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now)
 {
-    /* The ledger first: if we crash between the two, a restore re-erases a user that the
-     * database may still hold — never the other way round. */
-    gh_err rc = ledger_append(s, user_id, now);
+    /* Only ids that exist reach the ledger (an operator's typo must not be recorded). Then the
+     * ledger first: if we crash between the two, a restore re-erases a user that the database
+     * may still hold — never the other way round. */
+    struct gh_user u;
+    gh_err rc = gh_store_user_get(s, user_id, &u);
+    sodium_memzero(&u, sizeof u);
+    if (rc == GH_OK)
+        rc = ledger_append(s, user_id, now);
     if (rc != GH_OK)
         return rc;
     struct conn *c = acquire(s);

@@ -203,6 +203,18 @@ static void test_operator_erasure(void **state)
     assert_int_equal(h_cli(&srv, args, &c), 0);
     assert_int_not_equal(c.exit_code, 0); /* already gone */
     h_cli_free(&c);
+    /* An id that never existed is refused and never reaches the erasure ledger. */
+    const char *typo[] = {"users", "erase", "AAAAAAAAAAAAAAAAAAAAAA", NULL};
+    assert_int_equal(h_cli(&srv, typo, &c), 0);
+    assert_int_not_equal(c.exit_code, 0);
+    h_cli_free(&c);
+    char lpath[512];
+    snprintf(lpath, sizeof lpath, "%s/gatehouse.db-erasures", srv.dir);
+    char *ledger = h_read_file(lpath, NULL);
+    assert_non_null(ledger);
+    assert_non_null(strstr(ledger, uid));
+    assert_null(strstr(ledger, "AAAAAAAAAAAAAAAAAAAAAA"));
+    free(ledger);
     assert_int_equal(h_server_stop(&srv), 0);
     /* Shutdown signed a final checkpoint and emitted it to the log; the chain verifies. */
     char *log = h_read_file(srv.log_path, NULL);
