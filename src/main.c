@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <termios.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "auth/users_import.h"
 #include "core/config.h"
 #include "api/doctor.h"
+#include "api/web.h"
 #include "data/backup.h"
 #include "data/pii.h"
 #include "core/log.h"
@@ -52,6 +54,11 @@ static void usage(FILE *f)
             "  users import FILE         import JSON lines {\"email\",\"password_hash\"}\n"
             "                            (bcrypt, argon2, Django formats); all or nothing\n"
             "  users unlock ID           lift a user's login lock at once\n"
+            "  users create-admin EMAIL [--promote]\n"
+            "                            create an admin account (password: one line on\n"
+            "                            stdin, never an argument); --promote gives the role\n"
+            "                            to an existing account instead\n"
+            "  users demote ID           remove the admin role at once\n"
             "  users erase ID            erase a user (sessions, data key, rows)\n"
             "  users contacts [IDS_FILE] contact addresses for breach notification (audited)\n"
             "  sessions revoke-all       revoke every session of every user\n"
@@ -226,7 +233,9 @@ static int cmd_serve(const struct gh_config *cfg)
                                   .metrics = app.metrics,
                                   .trusted_proxies = app.trusted_proxies,
                                   .guard = gh_api_guard,
-                                  .cors_origins = cfg->cors_origins};
+                                  .cors_origins = cfg->cors_origins,
+                                  .assets = cfg->web_pages ? gh_web_assets : NULL,
+                                  .nassets = cfg->web_pages ? gh_web_asset_count() : 0};
     if ((rc = gh_http_start(&opt, gh_api_routes, gh_api_nroutes, &app, &srv)) != GH_OK) {
         fail_err(cert_pem ? "cannot listen on GATEHOUSE_LISTEN with the configured TLS "
                             "certificate and key"
@@ -440,6 +449,155 @@ static int cmd_users_erase(const struct gh_config *cfg, const char *id)
     return 0;
 }
 
+/* One line of stdin (the password of `users create-admin`) into sodium_malloc memory, without
+ * its line ending. Read a byte at a time so that no copy stays behind in a stdio buffer; echo is
+ * off when stdin is a terminal. *out is the caller's to wipe and sodium_free. */
+static int read_password_line(char **out, size_t *out_len)
+{
+    const size_t max = 1024; /* as GH_PASSWORD_MAX_BYTES for the HTTP API */
+    struct termios saved, quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+    char *buf = sodium_malloc(max + 1);
+    size_t n = 0;
+    bool too_long = false;
+    if (!buf)
+        return fail_err("reading the password failed", GH_ERR_NOMEM);
+    if (tty) {
+        fputs("password for the admin account (one line): ", stderr);
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    for (;;) {
+        char ch;
+        ssize_t r = read(STDIN_FILENO, &ch, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (ch == '\n')
+            break;
+        if (n < max)
+            buf[n++] = ch;
+        else
+            too_long = true;
+    }
+    if (tty) {
+        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        fputs("\n", stderr);
+    }
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    if (too_long || n == 0) {
+        sodium_memzero(buf, max + 1);
+        sodium_free(buf);
+        return fail(too_long ? "users create-admin: the password is longer than 1024 bytes"
+                             : "users create-admin: give the password as one line on stdin");
+    }
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
+/* `users create-admin EMAIL [--promote]`: a new admin account (password from stdin, checked
+ * like a registration), or with --promote the role for the existing account of EMAIL. The
+ * whole application context is opened so that the same policy, hashing parameters and
+ * personal-data keys as the server's apply. Prints the user id. */
+static int cmd_users_create_admin(const struct gh_config *cfg, const char *email, bool promote)
+{
+    char err[GH_CONFIG_ERR_MAX], id[GH_ID_LEN + 1] = "";
+    unsigned char *master = NULL, *prev = NULL;
+    struct gh_app app;
+    struct gh_user u;
+    char *pw = NULL;
+    size_t pw_len = 0;
+    const char *why = NULL, *action = "admin_created";
+    int code = 1;
+    memset(&app, 0, sizeof app);
+    memset(&u, 0, sizeof u);
+    if (gh_config_master_key(cfg, &master, &prev, err) != GH_OK)
+        return fail(err);
+    gh_err rc = gh_app_init(&app, cfg, master, prev);
+    sodium_free(master);
+    sodium_free(prev);
+    if (rc != GH_OK) {
+        fail_err("users create-admin: start-up failed", rc);
+        goto out;
+    }
+    rc = gh_api_user_find_by_email(&app, email, &u, &why);
+    if (rc == GH_OK) {
+        memcpy(id, u.id, sizeof id);
+        if (!promote) {
+            fail("users create-admin: an account with this email exists (nothing changed); "
+                 "add --promote to give it the admin role");
+            goto out;
+        }
+        action = "admin_granted";
+        rc = gh_store_user_set_admin(app.store, id, true);
+    } else if (rc == GH_ERR_NOT_FOUND) {
+        if (read_password_line(&pw, &pw_len) != 0)
+            goto out;
+        rc = gh_api_admin_create(&app, email, pw, pw_len, id, &why);
+        if (rc == GH_ERR_CONFLICT) {
+            fail("users create-admin: an account with this email was created meanwhile; run "
+                 "again with --promote");
+            goto out;
+        }
+    }
+    if (rc == GH_ERR_INVALID) {
+        fprintf(stderr, "gatehouse: users create-admin: %s %s\n", pw ? "the password" : "EMAIL",
+                why ? why : "is not valid");
+        goto out;
+    }
+    if (rc != GH_OK) {
+        fail_err("users create-admin failed", rc);
+        goto out;
+    }
+    code = 0;
+out:
+    if (pw) {
+        sodium_memzero(pw, pw_len);
+        sodium_free(pw);
+    }
+    sodium_memzero(&u, sizeof u);
+    gh_app_release(&app);
+    if (code != 0)
+        return code;
+    gh_log_security(GH_LOG_INFO, "admin_role_granted", NULL, id, NULL,
+                    json_pack("{s:s,s:b}", "by", "operator", "new_account",
+                              strcmp(action, "admin_created") == 0));
+    cli_audit(cfg, action, id, "success");
+    fprintf(stderr, "gatehouse: %s\n",
+            strcmp(action, "admin_granted") == 0 ? "the existing account is now an admin"
+                                                 : "admin account created");
+    printf("%s\n", id);
+    return 0;
+}
+
+/* `users demote ID`: remove the admin role; the next admin request of that user is refused. */
+static int cmd_users_demote(const struct gh_config *cfg, const char *id)
+{
+    if (!gh_id_is_valid(id))
+        return fail("users demote: ID must be a user id (22 characters, as in GET /v1/me)");
+    struct gh_store *s = NULL;
+    gh_err rc = gh_store_open(cfg->database_url, &s);
+    if (rc == GH_OK)
+        rc = gh_store_migrate(s, NULL);
+    if (rc == GH_OK)
+        rc = gh_store_user_set_admin(s, id, false);
+    gh_store_free(s);
+    if (rc == GH_ERR_NOT_FOUND)
+        return fail("users demote: no such user");
+    if (rc != GH_OK)
+        return fail_err("users demote failed", rc);
+    gh_log_security(GH_LOG_INFO, "admin_role_removed", NULL, id, NULL,
+                    json_pack("{s:s}", "by", "operator"));
+    cli_audit(cfg, "admin_demoted", id, "success");
+    printf("user %s is no longer an admin\n", id);
+    return 0;
+}
+
 struct contacts_ctx {
     const struct gh_pii *pii;
     char **only; /* NULL: everyone */
@@ -516,6 +674,13 @@ static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
         printf(
             "usage: gatehouse users import FILE | unlock ID | erase ID | contacts [IDS_FILE]\n"
+            "       gatehouse users create-admin EMAIL [--promote] | demote ID\n"
+            "  create-admin: create an account with the admin role (the /v1/admin API and the\n"
+            "  /admin page); the password is read from stdin, one line (never give it as an\n"
+            "  argument), and must pass the password policy. Prints the new user id. If the\n"
+            "  email already has an account it fails, unless --promote: then that account\n"
+            "  gets the role (no password is read). Audited.\n"
+            "  demote ID: remove the admin role; effective at the user's next request. Audited.\n"
             "  contacts: id and email of every user (or of the ids in IDS_FILE, one per line),\n"
             "  for breach notification; the listing is recorded in the audit trail.\n"
             "  erase ID: delete the user, their sessions and their data key (crypto-shredding);\n"
@@ -531,11 +696,21 @@ static int cmd_users(const struct gh_config *cfg, int argc, char **argv)
         return cmd_users_unlock(cfg, argv[1]);
     if (strcmp(argv[0], "erase") == 0 && argc == 2)
         return cmd_users_erase(cfg, argv[1]);
+    if (strcmp(argv[0], "demote") == 0 && argc == 2)
+        return cmd_users_demote(cfg, argv[1]);
+    if (strcmp(argv[0], "create-admin") == 0) {
+        bool promote = argc == 3 && strcmp(argv[2], "--promote") == 0;
+        if (argc == 2 || promote)
+            return cmd_users_create_admin(cfg, argv[1], promote);
+        fprintf(stderr, "gatehouse: usage: gatehouse users create-admin EMAIL [--promote]\n"
+                        "  (the password is read from stdin, never from the command line)\n");
+        return 2;
+    }
     if (strcmp(argv[0], "contacts") == 0 && argc <= 2)
         return cmd_users_contacts(cfg, argc == 2 ? argv[1] : NULL);
     if (strcmp(argv[0], "import") != 0 || argc != 2)
-        return fail(
-            "usage: gatehouse users import FILE | unlock ID | erase ID | contacts [IDS_FILE]");
+        return fail("usage: gatehouse users import FILE | unlock ID | erase ID | contacts "
+                    "[IDS_FILE] | create-admin EMAIL [--promote] | demote ID");
     struct gh_store *s = NULL;
     struct gh_keywrap *kw = NULL;
     struct gh_pii *pii = NULL;

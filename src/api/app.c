@@ -169,6 +169,12 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
     if ((rc = gh_keys_working_key(app->store, app->keywrap, "device_token", now,
                                   app->device_key)) != GH_OK)
         return rc;
+    app->csrf_key = sodium_malloc(32);
+    if (!app->csrf_key)
+        return GH_ERR_NOMEM;
+    if ((rc = gh_keys_working_key(app->store, app->keywrap, "csrf_token", now, app->csrf_key)) !=
+        GH_OK)
+        return rc;
     app->lockout.threshold = cfg->lockout_threshold;
     app->lockout.base_seconds = cfg->lockout_base_seconds;
     app->lockout.max_seconds = cfg->lockout_max_seconds;
@@ -253,6 +259,7 @@ void gh_app_release(struct gh_app *app)
     gh_keywrap_free(app->keywrap);
     sodium_free(app->refresh_key);
     sodium_free(app->device_key);
+    sodium_free(app->csrf_key);
     gh_store_free(app->store);
     gh_metrics_free(app->metrics);
     gh_ratelimit_free(app->limiter);

@@ -49,6 +49,7 @@ struct gh_app {
     struct gh_hashpool *pool;
     unsigned char *refresh_key; /* sodium_malloc, 32 bytes */
     unsigned char *device_key;  /* sodium_malloc, 32 bytes: MAC of known-device tokens */
+    unsigned char *csrf_key;    /* sodium_malloc, 32 bytes: MAC of session-bound CSRF tokens */
     struct gh_lockout_policy lockout;
     struct gh_pii *pii;
     struct gh_audit *audit;
@@ -97,6 +98,18 @@ void gh_api_readyz(struct gh_http_req *req, void *app);
 void gh_api_metrics(struct gh_http_req *req, void *app);
 void gh_api_auth_check(struct gh_http_req *req, void *app);
 void gh_api_introspect(struct gh_http_req *req, void *app);
+void gh_api_session_create(struct gh_http_req *req, void *app);
+void gh_api_session_get(struct gh_http_req *req, void *app);
+void gh_api_session_refresh(struct gh_http_req *req, void *app);
+void gh_api_session_delete(struct gh_http_req *req, void *app);
+/* The admin console (admin.c; every one requires the stored admin role) and RFC 7009
+ * revocation (revoke.c). */
+void gh_api_admin_users_find(struct gh_http_req *req, void *app);
+void gh_api_admin_user_get(struct gh_http_req *req, void *app);
+void gh_api_admin_user_unlock(struct gh_http_req *req, void *app);
+void gh_api_admin_user_revoke_sessions(struct gh_http_req *req, void *app);
+void gh_api_admin_audit(struct gh_http_req *req, void *app);
+void gh_api_revoke(struct gh_http_req *req, void *app);
 
 /* The metrics listener's own route table (GET /metrics only). */
 extern const struct gh_route gh_api_metrics_routes[];
@@ -111,5 +124,25 @@ bool gh_api_guard(struct gh_http_req *req, const struct gh_route *route, void *a
 GH_MUST_USE gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
                                                 struct gh_jwt_claims *claims,
                                                 struct gh_session *session, struct gh_user *user);
+
+/* Shared helper (services.c): authenticate a service client with HTTP Basic against
+ * GATEHOUSE_INTROSPECTION_CLIENTS or its _PREVIOUS list (constant time, both lists always), or
+ * reply 401 invalid_client. client receives the client id. Used by introspect and revoke. */
+#define GH_API_CLIENT_ID_MAX 63
+bool gh_api_client_auth_or_reply(struct gh_app *app, struct gh_http_req *req,
+                                 char client[GH_API_CLIENT_ID_MAX + 1]);
+
+/* Find an account by email through the blind index (admin.c). GH_ERR_INVALID with *out_why
+ * (a fixed sentence) when email is not a valid address; GH_ERR_NOT_FOUND; GH_OK fills out
+ * (sealed profile, role included). */
+GH_MUST_USE gh_err gh_api_user_find_by_email(struct gh_app *app, const char *email,
+                                             struct gh_user *out, const char **out_why);
+/* `gatehouse users create-admin`: a new account with the admin role, the email validated and
+ * the password checked against the registration policy, then hashed and the profile sealed.
+ * GH_ERR_INVALID with *out_why (fixed text, never the password); GH_ERR_CONFLICT when the
+ * email is taken. */
+GH_MUST_USE gh_err gh_api_admin_create(struct gh_app *app, const char *email, const char *pw,
+                                       size_t pw_len, char out_id[GH_ID_LEN + 1],
+                                       const char **out_why);
 
 #endif

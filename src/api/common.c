@@ -15,18 +15,31 @@ gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
                                     struct gh_jwt_claims *claims, struct gh_session *session,
                                     struct gh_user *user)
 {
+    /* A Bearer header wins (browsers never attach one by themselves, so it needs no CSRF
+     * check); otherwise the browser session cookie. */
     size_t len = 0;
     const char *tok = gh_http_bearer(req, &len);
+    bool via_cookie = false;
+    if (!tok && (tok = gh_api_session_cookie(app, req)) != NULL) {
+        via_cookie = true;
+        len = strlen(tok);
+    }
     gh_err rc = tok ? gh_session_authenticate(&app->auth, tok, len, gh_now(), claims, session, user)
                     : GH_ERR_AUTH;
-    if (rc == GH_OK)
+    if (rc == GH_OK) {
+        if (via_cookie && !gh_api_method_is_safe(req) &&
+            !gh_api_csrf_check_or_reply(app, req, claims->sid))
+            return GH_ERR_FORBIDDEN;
         return GH_OK;
+    }
     if (rc == GH_ERR_AUTH) {
         gh_http_add_header(req, "WWW-Authenticate",
-                           tok ? "Bearer error=\"invalid_token\"" : "Bearer");
+                           tok && !via_cookie ? "Bearer error=\"invalid_token\"" : "Bearer");
         gh_http_reply_problem(req, 401, "unauthenticated", "Not authenticated",
-                              tok ? "The access token is invalid, expired or revoked."
-                                  : "Send an access token: Authorization: Bearer <token>.",
+                              via_cookie ? "The session has expired or was ended; sign in again."
+                              : tok      ? "The access token is invalid, expired or revoked."
+                                         : "Send an access token (Authorization: Bearer <token>) "
+                                           "or sign in.",
                               NULL);
     } else {
         gh_http_reply_error(req, rc, NULL);

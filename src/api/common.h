@@ -37,4 +37,43 @@ json_t *gh_api_audit_events_of(struct gh_app *app, const char *user_id);
 void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p,
                          const char *device_token);
 
+/* ---- sign-in and sessions (tokens.c) ---- */
+/* How a sign-in answers: JSON tokens, RFC 6749 form errors, or browser cookies. */
+enum gh_login_mode { GH_LOGIN_JSON, GH_LOGIN_FORM, GH_LOGIN_COOKIE };
+/* Check the password on the hashing pool and answer (tokens or cookies). device may be NULL. */
+void gh_api_login_start(struct gh_app *app, struct gh_http_req *req, json_t *email, json_t *pw,
+                        json_t *device, enum gh_login_mode mode);
+/* Rotate a refresh token (reuse is logged, counted and audited here). GH_ERR_AUTH when the
+ * token is not (or no longer) valid. *pair is the caller's to release on GH_OK. */
+GH_MUST_USE gh_err gh_api_refresh(struct gh_app *app, struct gh_http_req *req, const char *tok,
+                                  size_t len, struct gh_token_pair *pair, struct gh_session *ss);
+/* Revoke ss (sign-out) with its log, metric and audit event. */
+GH_MUST_USE gh_err gh_api_end_session(struct gh_app *app, struct gh_http_req *req,
+                                      const struct gh_session *ss, const char *user_id);
+
+/* ---- browser cookies and CSRF (browser.c) ---- */
+#define GH_CSRF_TOKEN_MAX 43
+/* The session cookie's value (the access token), or NULL. */
+const char *gh_api_session_cookie(const struct gh_app *app, struct gh_http_req *req);
+/* Should cookies set on this request be Secure (and prefixed)? */
+bool gh_api_cookies_secure(const struct gh_app *app, struct gh_http_req *req);
+/* The CSRF token bound to session sid (base64url keyed BLAKE2b). */
+void gh_api_csrf_token(const struct gh_app *app, const char *sid,
+                       char out[GH_CSRF_TOKEN_MAX + 1]);
+/* The CSRF defence: an allowed Origin (or same-origin Sec-Fetch-Site) and an X-CSRF-Token
+ * header equal to sid's token (sid NULL: any non-empty value, for requests that create a
+ * session). false after replying 403. */
+bool gh_api_csrf_check_or_reply(const struct gh_app *app, struct gh_http_req *req,
+                                const char *sid);
+bool gh_api_method_is_safe(struct gh_http_req *req);
+/* Only part 1 of the defence (where the request comes from); the guard runs it early. */
+bool gh_api_csrf_origin_or_reply(const struct gh_app *app, struct gh_http_req *req);
+/* Set the session and refresh cookies for p and answer the session JSON (no token in it). */
+void gh_api_reply_browser_session(const struct gh_app *app, struct gh_http_req *req, bool secure,
+                                  const char *user_id, const struct gh_token_pair *p, bool admin);
+/* Expire both cookies. */
+void gh_api_clear_session_cookies(const struct gh_app *app, struct gh_http_req *req);
+/* Does u hold the admin role? */
+bool gh_api_user_is_admin(const struct gh_user *u);
+
 #endif

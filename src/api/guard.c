@@ -61,6 +61,15 @@ static bool check_rule(struct gh_app *app, struct gh_http_req *req, enum gh_rule
 bool gh_api_guard(struct gh_http_req *req, const struct gh_route *route, void *appv)
 {
     struct gh_app *app = appv;
+    /* Cross-site requests that would use (or set) the browser session are refused before
+     * anything else looks at them; the session-bound token is checked after authentication. */
+    size_t blen = 0;
+    bool sets_session =
+        route->handler == gh_api_session_create || route->handler == gh_api_session_refresh;
+    if (!gh_api_method_is_safe(req) && !gh_http_bearer(req, &blen) &&
+        (sets_session || gh_api_session_cookie(app, req)) &&
+        !gh_api_csrf_origin_or_reply(app, req))
+        return false;
     if (route->policy == GH_RULE_NONE || !app->limiter)
         return true;
     int64_t now = mono_ms();

@@ -1,6 +1,7 @@
 /* Endpoints for other services: GET /v1/auth/check (forward-auth for nginx auth_request, Caddy
  * forward_auth, Traefik ForwardAuth) and POST /v1/introspect (RFC 7662, for resource servers,
- * authenticated by configured client credentials compared in constant time). */
+ * authenticated by configured client credentials compared in constant time; the same check
+ * guards POST /v1/revoke in revoke.c). */
 #include <sodium.h>
 #include <string.h>
 
@@ -53,15 +54,10 @@ static bool client_listed(const char *list, const char *id, const char *secret)
     return found;
 }
 
-void gh_api_introspect(struct gh_http_req *req, void *appv)
+bool gh_api_client_auth_or_reply(struct gh_app *app, struct gh_http_req *req,
+                                 char client[GH_API_CLIENT_ID_MAX + 1])
 {
-    struct gh_app *app = appv;
-    static const struct gh_field schema[] = {
-        {"token", GH_FIELD_STRING, true, GH_JWT_MAX_LEN},
-        {"token_type_hint", GH_FIELD_STRING, false, 64},
-    };
     char *user = NULL, *pass = NULL;
-    json_t *body = NULL;
     bool ok = false;
     if (gh_http_basic(req, &user, &pass) == GH_OK) {
         /* Both lists, always: the time does not say which one (if any) matched. */
@@ -69,9 +65,9 @@ void gh_api_introspect(struct gh_http_req *req, void *appv)
         bool previous = client_listed(app->cfg->introspection_clients_previous, user, pass);
         ok = current || previous;
     }
-    char client[64] = "";
+    client[0] = '\0';
     if (ok)
-        snprintf(client, sizeof client, "%s", user);
+        snprintf(client, GH_API_CLIENT_ID_MAX + 1, "%s", user);
     gh_http_basic_free(user, pass);
     if (!ok) {
         gh_http_add_header(req, "WWW-Authenticate", "Basic realm=\"gatehouse introspection\"");
@@ -79,8 +75,21 @@ void gh_api_introspect(struct gh_http_req *req, void *appv)
                               "Authenticate with the client id and secret configured in "
                               "GATEHOUSE_INTROSPECTION_CLIENTS (HTTP Basic).",
                               json_pack("{s:s}", "error", "invalid_client"));
-        return;
     }
+    return ok;
+}
+
+void gh_api_introspect(struct gh_http_req *req, void *appv)
+{
+    struct gh_app *app = appv;
+    static const struct gh_field schema[] = {
+        {"token", GH_FIELD_STRING, true, GH_JWT_MAX_LEN},
+        {"token_type_hint", GH_FIELD_STRING, false, 64},
+    };
+    json_t *body = NULL;
+    char client[GH_API_CLIENT_ID_MAX + 1];
+    if (!gh_api_client_auth_or_reply(app, req, client))
+        return;
     if (gh_http_body_or_reply(req, schema, 2, &body) != GH_OK)
         return;
     json_t *tok = json_object_get(body, "token");

@@ -28,9 +28,10 @@ static void reply_oauth_error(struct gh_http_req *req, const char *error, const 
 struct login_job {
     struct gh_app *app;
     struct gh_http_req *req;
-    bool form;
+    enum gh_login_mode mode;
     bool email_ok;
     bool https;
+    bool cookies_secure;
     char email_key[GH_EMAIL_KEY_MAX + 1];
     char device_token[GH_DEVICE_TOKEN_MAX + 1]; /* as presented, "" when none */
     struct gh_api_secret pw;
@@ -129,7 +130,7 @@ static void login_run(void *ctx)
                             json_pack("{s:I,s:I}", "locked_for_seconds",
                                       (json_int_t)(after.locked_until - now), "lock_level",
                                       (json_int_t)after.lock_level));
-        reply_invalid_grant(j->req, j->form);
+        reply_invalid_grant(j->req, j->mode == GH_LOGIN_FORM);
         goto out;
     }
     if (had_budget_row && (rc = gh_store_throttle_clear(app->store, subject)) != GH_OK) {
@@ -156,32 +157,43 @@ static void login_run(void *ctx)
     gh_counter_inc(app->m.login_success);
     gh_api_audit(app, j->req, "login_success", u.id, u.id, "success");
     set_device_cookie(j->req, j->https, device);
-    gh_api_reply_tokens(j->req, &pair, device);
+    if (j->mode == GH_LOGIN_COOKIE)
+        gh_api_reply_browser_session(app, j->req, j->cookies_secure, u.id, &pair,
+                                     gh_api_user_is_admin(&u));
+    else
+        gh_api_reply_tokens(j->req, &pair, device);
     sodium_memzero(device, sizeof device);
 out:
     gh_token_pair_release(&pair);
     sodium_memzero(&u, sizeof u);
 }
 
+gh_err gh_api_refresh(struct gh_app *app, struct gh_http_req *req, const char *tok, size_t len,
+                      struct gh_token_pair *pair, struct gh_session *ss)
+{
+    enum gh_rotate_result res;
+    gh_err rc = gh_session_refresh(&app->auth, tok, len, gh_now(), pair, &res, ss);
+    if (rc != GH_OK && res == GH_ROTATE_REUSED) {
+        gh_counter_inc(app->m.refresh_reuse);
+        gh_api_audit(app, req, "refresh_reuse", NULL, ss->user_id, "denied");
+        gh_counter_inc(app->m.revoked_reuse);
+        gh_log_security(GH_LOG_WARN, "refresh_reuse", gh_http_request_id(req), ss->user_id,
+                        gh_http_client_addr(req),
+                        json_pack("{s:s,s:s}", "session_id", ss->id, "action", "session_revoked"));
+    }
+    return rc;
+}
+
 static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_t *tok, bool form)
 {
     struct gh_token_pair pair;
     struct gh_session ss;
-    enum gh_rotate_result res;
-    gh_err rc = gh_session_refresh(&app->auth, json_string_value(tok), json_string_length(tok),
-                                   gh_now(), &pair, &res, &ss);
+    gh_err rc =
+        gh_api_refresh(app, req, json_string_value(tok), json_string_length(tok), &pair, &ss);
     if (rc == GH_OK) {
         gh_api_reply_tokens(req, &pair, NULL);
         gh_token_pair_release(&pair);
         return;
-    }
-    if (res == GH_ROTATE_REUSED) {
-        gh_counter_inc(app->m.refresh_reuse);
-        gh_api_audit(app, req, "refresh_reuse", NULL, ss.user_id, "denied");
-        gh_counter_inc(app->m.revoked_reuse);
-        gh_log_security(GH_LOG_WARN, "refresh_reuse", gh_http_request_id(req), ss.user_id,
-                        gh_http_client_addr(req),
-                        json_pack("{s:s,s:s}", "session_id", ss.id, "action", "session_revoked"));
     }
     if (rc == GH_ERR_AUTH)
         reply_invalid_grant(req, form);
@@ -189,8 +201,8 @@ static void refresh_and_reply(struct gh_app *app, struct gh_http_req *req, json_
         gh_http_reply_error(req, rc, NULL);
 }
 
-static void start_login(struct gh_app *app, struct gh_http_req *req, json_t *email, json_t *pw,
-                        json_t *device, bool form)
+void gh_api_login_start(struct gh_app *app, struct gh_http_req *req, json_t *email, json_t *pw,
+                        json_t *device, enum gh_login_mode mode)
 {
     struct login_job *j = gh_calloc(1, sizeof *j);
     if (!j) {
@@ -200,8 +212,9 @@ static void start_login(struct gh_app *app, struct gh_http_req *req, json_t *ema
     gh_http_set_ctx(req, j, login_job_free);
     j->app = app;
     j->req = req;
-    j->form = form;
+    j->mode = mode;
     j->https = gh_http_is_https(req);
+    j->cookies_secure = gh_api_cookies_secure(app, req);
     /* The device token: from the body (API clients) or the cookie (browsers). Copied now: the
      * request's headers are not to be read from the hashing thread. */
     const char *dev = device ? json_string_value(device) : NULL;
@@ -247,8 +260,9 @@ void gh_api_token(struct gh_http_req *req, void *appv)
     if (gh_http_body_or_reply(req, form ? form_schema : json_schema, form ? 5 : 3, &body) != GH_OK)
         return;
     if (!form) {
-        start_login(app, req, json_object_get(body, "email"), json_object_get(body, "password"),
-                    json_object_get(body, "device_token"), false);
+        gh_api_login_start(app, req, json_object_get(body, "email"),
+                           json_object_get(body, "password"), json_object_get(body, "device_token"),
+                           GH_LOGIN_JSON);
         goto out;
     }
     const char *grant = json_string_value(json_object_get(body, "grant_type"));
@@ -259,7 +273,8 @@ void gh_api_token(struct gh_http_req *req, void *appv)
             reply_oauth_error(req, "invalid_request", "username and password are required.");
             goto out;
         }
-        start_login(app, req, user, pw, json_object_get(body, "device_token"), true);
+        gh_api_login_start(app, req, user, pw, json_object_get(body, "device_token"),
+                           GH_LOGIN_FORM);
     } else if (strcmp(grant, "refresh_token") == 0) {
         json_t *tok = json_object_get(body, "refresh_token");
         if (!tok) {
@@ -288,6 +303,27 @@ void gh_api_token_refresh(struct gh_http_req *req, void *appv)
     gh_api_body_free(body);
 }
 
+/* The record of a sign-out: metric, audit event, security log. */
+static void note_logout(struct gh_app *app, struct gh_http_req *req,
+                               const struct gh_session *ss)
+{
+    gh_counter_inc(app->m.revoked_logout);
+    gh_api_audit(app, req, "logout", ss->user_id, ss->user_id, "success");
+    gh_log_security(GH_LOG_INFO, "session_revoked", gh_http_request_id(req), ss->user_id,
+                    gh_http_client_addr(req),
+                    json_pack("{s:s,s:s}", "session_id", ss->id, "reason", "logout"));
+}
+
+gh_err gh_api_end_session(struct gh_app *app, struct gh_http_req *req,
+                          const struct gh_session *ss, const char *user_id)
+{
+    gh_err rc = gh_store_session_revoke(app->store, ss->id, user_id, "logout", gh_now());
+    if (rc != GH_OK)
+        return rc;
+    note_logout(app, req, ss);
+    return GH_OK;
+}
+
 void gh_api_logout(struct gh_http_req *req, void *appv)
 {
     struct gh_app *app = appv;
@@ -298,10 +334,14 @@ void gh_api_logout(struct gh_http_req *req, void *appv)
     int64_t now = gh_now();
     size_t blen = 0;
     gh_err rc;
-    if (gh_http_bearer(req, &blen)) {
+    bool cookie = false;
+    if (gh_http_bearer(req, &blen) ||
+        (!gh_http_has_body(req) && gh_api_session_cookie(app, req))) {
+        /* Bearer, or the browser's session cookie (then CSRF-checked: this is a POST). */
         struct gh_jwt_claims claims;
         if (gh_api_authenticate_or_reply(app, req, &claims, &ss, NULL) != GH_OK)
             return;
+        cookie = !gh_http_bearer(req, &blen);
         rc = gh_store_session_revoke(app->store, ss.id, claims.sub, "logout", now);
     } else if (!gh_http_has_body(req)) {
         gh_http_add_header(req, "WWW-Authenticate", "Bearer");
@@ -327,11 +367,9 @@ void gh_api_logout(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, rc, NULL);
         return;
     }
-    gh_counter_inc(app->m.revoked_logout);
-    gh_api_audit(app, req, "logout", ss.user_id, ss.user_id, "success");
-    gh_log_security(GH_LOG_INFO, "session_revoked", gh_http_request_id(req), ss.user_id,
-                    gh_http_client_addr(req),
-                    json_pack("{s:s,s:s}", "session_id", ss.id, "reason", "logout"));
+    note_logout(app, req, &ss);
+    if (cookie)
+        gh_api_clear_session_cookies(app, req);
     gh_http_reply_json(req, 204, NULL);
 }
 

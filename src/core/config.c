@@ -66,6 +66,12 @@ static const struct setting settings[] = {
      "Comma-separated CIDR list whose X-Forwarded-For/-Proto are believed."},
     {"GATEHOUSE_CORS_ORIGINS", T_STRING, "", 0, 0, OFF(cors_origins),
      "Comma-separated exact origins allowed by CORS; empty allows none."},
+    {"GATEHOUSE_COOKIE_DOMAIN", T_STRING, NULL, 0, 0, OFF(cookie_domain),
+     "Parent domain for the browser session cookie (e.g. `example.com`), so that forward-auth "
+     "works for apps on sibling subdomains. Unset (default): a host-only `__Host-` cookie that "
+     "no other host can see or set. See docs/integrations.md for the trade-off."},
+    {"GATEHOUSE_WEB_PAGES", T_BOOL, "true", 0, 0, OFF(web_pages),
+     "Serve the built-in pages (`/signin`, `/signup`, `/account`, `/admin`)."},
     {"GATEHOUSE_REDIS_URL", T_SECRET, NULL, 0, 0, OFF(redis_url),
      "Optional `redis://…` for shared counters across instances. Secret."},
     {"GATEHOUSE_METRICS_LISTEN", T_STRING, "", 0, 0, OFF(metrics_listen),
@@ -114,7 +120,7 @@ static const struct setting settings[] = {
     {"GATEHOUSE_RATELIMIT_API_BURST", T_INT, "300", 1, 1000000, OFF(rate_burst[0]),
      "Burst allowed above the API rate."},
     {"GATEHOUSE_RATELIMIT_LOGIN_PER_MIN", T_INT, "20", 1, 60000000, OFF(rate_per_min[1]),
-     "Sign-in attempts (POST /v1/token) per minute per client address."},
+     "Sign-in attempts (POST /v1/token, POST /v1/session) per minute per client address."},
     {"GATEHOUSE_RATELIMIT_LOGIN_BURST", T_INT, "30", 1, 1000000, OFF(rate_burst[1]),
      "Burst of sign-in attempts."},
     {"GATEHOUSE_RATELIMIT_REGISTER_PER_MIN", T_INT, "5", 1, 60000000, OFF(rate_per_min[2]),
@@ -370,6 +376,22 @@ static bool cors_list_is_valid(const char *s)
     return true;
 }
 
+/* A cookie Domain: a lower-case DNS name with at least one dot, no leading/trailing dot. */
+static bool cookie_domain_is_valid(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.' || !strchr(s, '.'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return false;
+        if (c == '.' && s[i + 1] == '.')
+            return false;
+    }
+    return true;
+}
+
 static bool url_is_http(const char *s)
 {
     return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
@@ -523,6 +545,28 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
             snprintf(buf, sizeof buf, "http://%s", cfg->listen);
         if (set_string(&cfg->issuer, buf) != GH_OK)
             return GH_ERR_NOMEM;
+    }
+    /* The own origin: scheme://host[:port] of PUBLIC_URL (any path dropped), else the listener. */
+    if (cfg->public_url) {
+        const char *host = strstr(cfg->public_url, "://") + 3;
+        size_t olen = (size_t)(host - cfg->public_url) + strcspn(host, "/?#");
+        if (!origin_is_valid(cfg->public_url, olen) || olen >= sizeof cfg->origin) {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_PUBLIC_URL: must be an origin like https://auth.example.com "
+                     "(lower case; optional port and path)");
+            return GH_ERR_CONFIG;
+        }
+        memcpy(cfg->origin, cfg->public_url, olen);
+        cfg->origin[olen] = '\0';
+    } else {
+        snprintf(cfg->origin, sizeof cfg->origin, "%s://%s", cfg->tls_cert_path ? "https" : "http",
+                 cfg->listen);
+    }
+    if (cfg->cookie_domain && !cookie_domain_is_valid(cfg->cookie_domain)) {
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_COOKIE_DOMAIN: must be a domain name like example.com (letters, "
+                 "digits, dots and hyphens; no scheme, port or leading dot)");
+        return GH_ERR_CONFIG;
     }
     if (!cors_list_is_valid(cfg->cors_origins)) {
         snprintf(err, GH_CONFIG_ERR_MAX,

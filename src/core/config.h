@@ -31,6 +31,9 @@ struct gh_config {
     long session_max_lifetime;
     char *trusted_proxies;
     char *cors_origins;
+    char *cookie_domain; /* NULL: host-only __Host- session cookie */
+    char origin[300];    /* gatehouse's own origin (scheme://host[:port]), from PUBLIC_URL/LISTEN */
+    bool web_pages;
     char *redis_url; /* secret */
     char *backup_key_text; /* secret: base64 32 bytes, optional */
     char *introspection_clients;          /* secret: "id:secret,..." */

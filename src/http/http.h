@@ -25,7 +25,7 @@ enum gh_http_body { GH_BODY_NONE, GH_BODY_JSON, GH_BODY_JSON_OR_FORM, GH_BODY_OP
 
 struct gh_route {
     const char *method;
-    const char *path; /* exact, or ending in "/{id}" to capture one path segment */
+    const char *path; /* exact, or with one "{id}" segment (e.g. "/v1/a/{id}/b") captured */
     enum gh_http_body body;
     gh_http_handler handler;
     int policy; /* opaque to http: passed to the guard (the api layer's rate-limit rule) */
@@ -36,6 +36,16 @@ struct gh_route {
 typedef bool (*gh_http_guard)(struct gh_http_req *req, const struct gh_route *route, void *app);
 
 struct gh_cidr_list;
+
+/* A static file served for GET/HEAD at exactly path (the built-in pages and their assets).
+ * page: an HTML page, served with the pages' Content-Security-Policy. */
+struct gh_http_asset {
+    const char *path;
+    const char *content_type;
+    const unsigned char *data;
+    size_t len;
+    bool page;
+};
 
 struct gh_http_options {
     const char *host;
@@ -48,6 +58,8 @@ struct gh_http_options {
     const struct gh_cidr_list *trusted_proxies; /* whose X-Forwarded-For/-Proto are believed */
     gh_http_guard guard;                        /* may be NULL */
     const char *cors_origins; /* comma-separated exact origins allowed by CORS; "" none */
+    const struct gh_http_asset *assets; /* may be NULL */
+    size_t nassets;
 };
 
 GH_MUST_USE gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *routes,
@@ -75,6 +87,10 @@ const char *gh_http_client_key(struct gh_http_req *req);
 bool gh_http_has_body(struct gh_http_req *req);
 /* Was the request body a form (application/x-www-form-urlencoded)? */
 bool gh_http_body_is_form(struct gh_http_req *req);
+/* A query-string argument (decoded by libmicrohttpd), or NULL. */
+const char *gh_http_query(struct gh_http_req *req, const char *name);
+/* The request method ("GET", ...). */
+const char *gh_http_method(struct gh_http_req *req);
 /* A cookie's value (parsed by libmicrohttpd), or NULL. */
 const char *gh_http_cookie(struct gh_http_req *req, const char *name);
 /* Did the client reach us over HTTPS (TLS here, or a trusted proxy's X-Forwarded-Proto)? */

@@ -44,6 +44,7 @@ struct gh_http_req {
     unsigned status;
     json_t *reply_body;
     char *raw_body; /* gh_http_reply_text: gh_malloc'd */
+    const struct gh_http_asset *asset; /* a static file reply (body not owned) */
     size_t raw_len;
     const char *raw_type;
     bool problem;
@@ -55,5 +56,7 @@ struct gh_http_req {
 };
 
 void gh_http_apply_headers(struct gh_http_req *req, struct MHD_Response *resp);
+/* Reply with a static file (the body is the asset's, never copied or freed). */
+void gh_http_reply_asset(struct gh_http_req *req, const struct gh_http_asset *a);
 
 #endif

@@ -27,6 +27,11 @@ const char *gh_http_header(struct gh_http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *gh_http_query(struct gh_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 const char *gh_http_cookie(struct gh_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
@@ -347,4 +352,9 @@ out:
     json_decref(obj);
     gh_free(copy);
     return rc;
+}
+
+const char *gh_http_method(struct gh_http_req *req)
+{
+    return req->method;
 }

@@ -56,6 +56,7 @@ static void set_reply(struct gh_http_req *req, unsigned status, json_t *body, bo
     gh_free(req->raw_body);
     req->raw_body = NULL;
     req->raw_type = NULL;
+    req->asset = NULL;
     json_decref(req->reply_body);
     req->reply_body = body;
     req->status = status;
@@ -71,6 +72,13 @@ void gh_http_reply_text(struct gh_http_req *req, unsigned status, const char *co
     req->raw_body = text;
     req->raw_len = len;
     req->raw_type = content_type;
+}
+
+void gh_http_reply_asset(struct gh_http_req *req, const struct gh_http_asset *a)
+{
+    set_reply(req, 200, NULL, false);
+    req->asset = a;
+    req->raw_type = a->content_type;
 }
 
 void gh_http_reply_json(struct gh_http_req *req, unsigned status, json_t *body)
@@ -110,7 +118,9 @@ void gh_http_reply_invalid(struct gh_http_req *req, const char *field, const cha
 
 void gh_http_add_header(struct gh_http_req *req, const char *name, const char *value)
 {
-    for (size_t i = 0; i < req->nheaders; i++) {
+    /* Set-Cookie may repeat; any other header set twice keeps the last value. */
+    bool repeatable = strcasecmp(name, "Set-Cookie") == 0;
+    for (size_t i = 0; i < req->nheaders && !repeatable; i++) {
         if (strcasecmp(req->headers[i].name, name) == 0) {
             char *v = gh_strdup(value);
             if (v) {
@@ -143,16 +153,28 @@ void gh_http_apply_headers(struct gh_http_req *req, struct MHD_Response *resp)
     else if (req->raw_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->raw_type);
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
-                            "form-action 'none'");
+    if (req->asset && req->asset->page)
+        /* The built-in pages: their own scripts and styles only, nothing inline. */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; script-src 'self'; style-src 'self'; "
+                                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                                "form-action 'self'");
+    else
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+                                "form-action 'none'");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
-    /* Every API answer may carry a token or personal data: never cache any of them. */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "Pragma", "no-cache");
+    if (req->asset) {
+        /* Static files hold nothing personal; revalidate so an upgrade shows at once. */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    } else {
+        /* Every API answer may carry a token or personal data: never cache any of them. */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        MHD_add_response_header(resp, "Pragma", "no-cache");
+    }
     if (req->is_https)
         MHD_add_response_header(resp, "Strict-Transport-Security",
                                 "max-age=63072000; includeSubDomains");

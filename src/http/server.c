@@ -119,7 +119,7 @@ static void req_free(struct gh_http_req *req)
     gh_free(req);
 }
 
-/* Match path against the route table: exact, or "/prefix/{id}" with one segment captured. */
+/* Match path against the route table: exact, or a pattern with one "{id}" segment captured. */
 static const struct gh_route *route_find(struct gh_http_server *srv, const char *method,
                                          const char *path, char *param, size_t param_size,
                                          bool *path_known)
@@ -133,12 +133,17 @@ static const struct gh_route *route_find(struct gh_http_server *srv, const char 
         if (!brace) {
             match = strcmp(r->path, path) == 0;
         } else {
+            /* "/prefix/{id}" or "/prefix/{id}/suffix": one non-empty segment between them. */
             size_t plen = (size_t)(brace - r->path);
+            const char *suffix = brace + 4;
             if (strncmp(r->path, path, plen) == 0) {
                 const char *seg = path + plen;
-                size_t slen = strlen(seg);
-                if (slen > 0 && slen < param_size && !strchr(seg, '/')) {
-                    memcpy(param, seg, slen + 1);
+                const char *end = strchr(seg, '/');
+                size_t slen = end ? (size_t)(end - seg) : strlen(seg);
+                const char *rest = seg + slen;
+                if (slen > 0 && slen < param_size && strcmp(rest, suffix) == 0) {
+                    memcpy(param, seg, slen);
+                    param[slen] = '\0';
                     match = true;
                 }
             }
@@ -161,7 +166,10 @@ static enum MHD_Result queue_reply(struct gh_http_req *req)
     char *text = NULL;
     size_t len = 0;
     enum MHD_ResponseMemoryMode mode = MHD_RESPMEM_PERSISTENT;
-    if (req->raw_body) {
+    if (req->asset) {
+        text = (char *)(uintptr_t)req->asset->data; /* PERSISTENT: never written or freed */
+        len = req->asset->len;
+    } else if (req->raw_body) {
         text = req->raw_body;
         len = req->raw_len;
         mode = MHD_RESPMEM_MUST_FREE; /* gh_malloc is malloc: libmicrohttpd free()s it */
@@ -311,6 +319,18 @@ static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
 {
     if (cors(srv, req))
         return;
+    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
+        for (size_t i = 0; i < srv->opt.nassets; i++) {
+            if (strcmp(srv->opt.assets[i].path, req->path) == 0) {
+                if (req->body_len > 0)
+                    gh_http_reply_problem(req, 400, "unexpected-body",
+                                          "This request takes no body", NULL, NULL);
+                else
+                    gh_http_reply_asset(req, &srv->opt.assets[i]);
+                return;
+            }
+        }
+    }
     char param[128];
     bool path_known = false;
     const struct gh_route *r =
@@ -330,6 +350,10 @@ static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
         req->param[sizeof req->param - 1] = '\0';
         req->has_param = true;
     }
+    /* The guard (rate limits, the cross-site check) comes before any judgement of the body, so
+     * that a cross-site form post is a 403 whatever its content type. */
+    if (srv->opt.guard && !srv->opt.guard(req, r, srv->app))
+        return;
     const char *ct = gh_http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
     switch (r->body) {
     case GH_BODY_NONE:
@@ -361,8 +385,6 @@ static void dispatch(struct gh_http_server *srv, struct gh_http_req *req)
         break;
     }
     req->body_kind = r->body;
-    if (srv->opt.guard && !srv->opt.guard(req, r, srv->app))
-        return;
     r->handler(req, srv->app);
 }
 

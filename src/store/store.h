@@ -46,9 +46,11 @@ struct gh_user {
     int64_t created_at;
     int64_t updated_at;
     int64_t last_login_at; /* 0: never */
+    bool admin;            /* the admin role (migration 0005); stored, never taken from a token */
 };
 
-/* GH_ERR_CONFLICT when email_key (or id) is taken. */
+/* GH_ERR_CONFLICT when email_key (or id) is taken. u->admin is stored as given (zeroed users
+ * are not admins). */
 GH_MUST_USE gh_err gh_store_user_insert(struct gh_store *s, const struct gh_user *u);
 /* Insert n users in one transaction: all or none. GH_ERR_CONFLICT (nothing stored) when any
  * email_key is taken; *out_failed (may be NULL) receives the index of the offending user. */
@@ -94,6 +96,14 @@ GH_MUST_USE gh_err gh_store_user_set_password(struct gh_store *s, const char *us
                                               const char *hash, int64_t now,
                                               bool revoke_other_sessions,
                                               const char *keep_session_id);
+/* Grant or remove the admin role. GH_ERR_NOT_FOUND when there is no such user. Bumps the
+ * revocation epoch (a demotion refuses at once what the role allowed). */
+GH_MUST_USE gh_err gh_store_user_set_admin(struct gh_store *s, const char *user_id, bool admin);
+/* Revoke every session of a user (admin "revoke sessions") in one transaction and bump the
+ * revocation epoch; *out_n (may be NULL) how many were live. GH_ERR_NOT_FOUND when there is no
+ * such user. */
+GH_MUST_USE gh_err gh_store_user_sessions_revoke(struct gh_store *s, const char *user_id,
+                                                 const char *reason, int64_t now, long *out_n);
 struct gh_session {
     char id[GH_ID_LEN + 1];
     char user_id[GH_ID_LEN + 1];

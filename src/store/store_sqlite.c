@@ -69,12 +69,13 @@ static const char *const sql_text[S_COUNT] = {
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_USER_INSERT] =
-        "INSERT INTO users(id, email, email_key, display_name, password_hash, "
-        "created_at, updated_at, dek_wrapped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+        "INSERT INTO users(id, email, email_key, display_name, password_hash, created_at, "
+        "updated_at, dek_wrapped, is_admin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
     [S_USER_GET] = "SELECT id, email, email_key, display_name, password_hash, created_at, "
-                   "updated_at, last_login_at, dek_wrapped FROM users WHERE id = ?1",
+                   "updated_at, last_login_at, dek_wrapped, is_admin FROM users WHERE id = ?1",
     [S_USER_BY_EMAIL] = "SELECT id, email, email_key, display_name, password_hash, created_at, "
-                        "updated_at, last_login_at, dek_wrapped FROM users WHERE email_key = ?1",
+                        "updated_at, last_login_at, dek_wrapped, is_admin FROM users "
+                        "WHERE email_key = ?1",
     [S_USER_SET_PW] = "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
     [S_USER_LOGIN_OK] = "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
     [S_USER_LOGIN_OK_REHASH] =
@@ -503,6 +504,7 @@ static gh_err user_insert_on(struct conn *c, const struct gh_user *u)
     bind_text(st, 5, u->password_hash);
     sqlite3_bind_int64(st, 6, u->created_at);
     bind_text(st, 7, u->dek_wrapped);
+    sqlite3_bind_int(st, 8, u->admin ? 1 : 0);
     return exec_done(c, st, "user insert");
 }
 
@@ -549,6 +551,7 @@ static void read_user(sqlite3_stmt *st, struct gh_user *u)
     u->updated_at = col_i64(st, 6);
     u->last_login_at = col_i64(st, 7);
     copy_col(st, 8, u->dek_wrapped, sizeof u->dek_wrapped);
+    u->admin = sqlite3_column_int(st, 9) == 1;
 }
 
 static gh_err user_query(struct gh_store *s, enum stmt_id id, const char *key, struct gh_user *out)
@@ -627,6 +630,70 @@ out:
     if (rc == GH_OK && revoke_other_sessions)
         epoch_bump(s);
     release(s, c);
+    return rc;
+}
+
+gh_err gh_store_user_set_admin(struct gh_store *s, const char *user_id, bool admin)
+{
+    struct conn *c = acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, "UPDATE users SET is_admin = ?2 WHERE id = ?1");
+    if (st) {
+        bind_text(st, 1, user_id);
+        sqlite3_bind_int(st, 2, admin ? 1 : 0);
+        rc = exec_done(c, st, "user set admin");
+        if (rc == GH_OK)
+            rc = changes_or_not_found(c);
+    }
+    release(s, c);
+    /* A demotion refuses what was allowed a moment ago: anything cached about this user goes. */
+    if (rc == GH_OK)
+        epoch_bump(s);
+    return rc;
+}
+
+gh_err gh_store_user_sessions_revoke(struct gh_store *s, const char *user_id, const char *reason,
+                                     int64_t now, long *out_n)
+{
+    struct conn *c = acquire(s);
+    gh_err rc;
+    sqlite3_stmt *st;
+    long n = 0;
+    if ((rc = tx(c, S_BEGIN)) != GH_OK)
+        goto out;
+    rc = GH_ERR_STORE;
+    if (!(st = gh_sqlite_prepare(c, "SELECT 1 FROM users WHERE id = ?1")))
+        goto out;
+    bind_text(st, 1, user_id);
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE) {
+        rc = GH_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (r != SQLITE_ROW) {
+        log_sqlite(c->db, r, "user exists");
+        rc = map_rc(r);
+        goto out;
+    }
+    if (!(st = stmt(c, S_SESS_REVOKE_USER_EXCEPT)))
+        goto out;
+    bind_text(st, 1, user_id);
+    bind_text(st, 2, NULL); /* keep none */
+    sqlite3_bind_int64(st, 3, now);
+    bind_text(st, 4, reason);
+    if ((rc = exec_done(c, st, "revoke user sessions")) != GH_OK)
+        goto out;
+    n = (long)sqlite3_changes(c->db);
+    rc = tx(c, S_COMMIT);
+out:
+    if (rc != GH_OK)
+        rollback(c);
+    if (rc == GH_OK)
+        epoch_bump(s);
+    release(s, c);
+    if (rc == GH_OK && out_n)
+        *out_n = n;
     return rc;
 }
 
@@ -1675,7 +1742,8 @@ gh_err gh_store_users_each(struct gh_store *s, gh_err (*cb)(struct gh_user *u, v
         struct conn *c = acquire(s);
         sqlite3_stmt *st = gh_sqlite_prepare(
             c, "SELECT id, email, email_key, display_name, password_hash, created_at, updated_at, "
-               "last_login_at, dek_wrapped FROM users WHERE id > ?1 ORDER BY id LIMIT 64");
+               "last_login_at, dek_wrapped, is_admin FROM users WHERE id > ?1 ORDER BY id "
+               "LIMIT 64");
         gh_err rc = st ? GH_OK : GH_ERR_STORE;
         if (st) {
             bind_text(st, 1, last);

@@ -61,5 +61,22 @@ run_checks() {
 
     [ "$(code -X POST -H "Authorization: Bearer $AT" "http://127.0.0.1:$GH/v1/logout")" = 204 ] || fail "logout"
     [ "$(code -H "Authorization: Bearer $AT" "http://127.0.0.1:$NG/app")" = 401 ] || fail "after logout should be 401"
-    echo "$PROXY_NAME forward-auth: 5 checks passed"
+
+    # A browser: signs in on gatehouse (cookie mode), then its session cookie alone passes the
+    # proxy; the upstream sees the user; after sign-out the same cookie is refused.
+    JAR="$T/jar"
+    [ "$(code -c "$JAR" -H 'X-CSRF-Token: 1' -H "Origin: http://127.0.0.1:$GH"         -H 'Content-Type: application/json'         -d '{"email":"proxied@example.com","password":"proxied passphrase lantern"}'         "http://127.0.0.1:$GH/v1/session")" = 200 ] || fail "cookie sign-in"
+    CSRF=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["csrf_token"])' "$T/body")
+    grep -q 'gh_session' "$JAR" || fail "no session cookie was set"
+    [ "$(code -b "$JAR" "http://127.0.0.1:$NG/app")" = 200 ] || fail "session cookie should pass"
+    python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));assert d["user"]==sys.argv[2],d' "$T/body" "$SUB" ||
+        fail "upstream did not see the cookie user's id"
+    [ "$(code -b "$JAR" -H 'X-Auth-User-Id: admin' "http://127.0.0.1:$NG/app")" = 200 ] || fail "cookie + forged header"
+    python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));assert d["user"]==sys.argv[2],d' "$T/body" "$SUB" ||
+        fail "a forged X-Auth-User-Id reached the upstream next to a cookie"
+    cp "$JAR" "$T/jar.before"
+    [ "$(code -b "$JAR" -X DELETE -H "X-CSRF-Token: $CSRF" -H "Origin: http://127.0.0.1:$GH"         "http://127.0.0.1:$GH/v1/session")" = 204 ] || fail "cookie sign-out"
+    # The old cookie (as a client that ignored the expiry would keep it) is refused.
+    [ "$(code -b "$T/jar.before" "http://127.0.0.1:$NG/app")" = 401 ] || fail "after sign-out the cookie should be 401"
+    echo "$PROXY_NAME forward-auth: 9 checks passed"
 }

@@ -259,6 +259,76 @@ static void test_revoke_scoping_and_listing(void **state)
     assert_int_equal(count, 2);
 }
 
+/* The admin role: stored, read back by every user read, changed only by set_admin (unknown id:
+ * not found), and every change moves the revocation epoch. */
+static void test_admin_role(void **state)
+{
+    struct gh_store *s = *state;
+    struct gh_user u, adm, got;
+    make_user(&u, "plain@example.com");
+    make_user(&adm, "boss@example.com");
+    adm.admin = true;
+    assert_int_equal(gh_store_user_insert(s, &u), GH_OK);
+    assert_int_equal(gh_store_user_insert(s, &adm), GH_OK);
+    assert_int_equal(gh_store_user_get(s, u.id, &got), GH_OK);
+    assert_false(got.admin);
+    assert_int_equal(gh_store_user_find_by_email_key(s, "boss@example.com", &got), GH_OK);
+    assert_true(got.admin);
+
+    uint64_t e0 = gh_store_epoch(s);
+    assert_int_equal(gh_store_user_set_admin(s, u.id, true), GH_OK);
+    assert_true(gh_store_epoch(s) > e0);
+    assert_int_equal(gh_store_user_get(s, u.id, &got), GH_OK);
+    assert_true(got.admin);
+    uint64_t e1 = gh_store_epoch(s);
+    assert_int_equal(gh_store_user_set_admin(s, adm.id, false), GH_OK);
+    assert_true(gh_store_epoch(s) > e1);
+    assert_int_equal(gh_store_user_get(s, adm.id, &got), GH_OK);
+    assert_false(got.admin);
+    /* Setting the role it already has is fine; an unknown id is not found and changes nothing. */
+    assert_int_equal(gh_store_user_set_admin(s, adm.id, false), GH_OK);
+    uint64_t e2 = gh_store_epoch(s);
+    assert_int_equal(gh_store_user_set_admin(s, "AAAAAAAAAAAAAAAAAAAAAA", true), GH_ERR_NOT_FOUND);
+    assert_int_equal(gh_store_epoch(s), e2);
+    assert_int_equal(gh_store_user_get(s, u.id, &got), GH_OK);
+    assert_true(got.admin);
+}
+
+/* Revoking every session of one user: all of theirs (none kept), nobody else's; unknown user
+ * is not found; the epoch moves. */
+static void test_user_sessions_revoke(void **state)
+{
+    struct gh_store *s = *state;
+    struct gh_user a, b;
+    struct gh_session sa1, sa2, sb, got;
+    make_user(&a, "ra@example.com");
+    make_user(&b, "rb@example.com");
+    assert_int_equal(gh_store_user_insert(s, &a), GH_OK);
+    assert_int_equal(gh_store_user_insert(s, &b), GH_OK);
+    new_session(s, a.id, 100, "ra1", &sa1);
+    new_session(s, a.id, 101, "ra2", &sa2);
+    new_session(s, b.id, 100, "rb1", &sb);
+    assert_int_equal(gh_store_session_revoke(s, sa1.id, a.id, "logout", 120), GH_OK);
+    uint64_t e0 = gh_store_epoch(s);
+    long n = -1;
+    assert_int_equal(gh_store_user_sessions_revoke(s, a.id, "admin_revoked", 150, &n), GH_OK);
+    assert_int_equal(n, 1); /* sa1 was already revoked */
+    assert_true(gh_store_epoch(s) > e0);
+    assert_int_equal(gh_store_session_get(s, sa1.id, &got), GH_OK);
+    assert_int_equal(got.revoked_at, 120); /* an earlier revocation is kept as it was */
+    assert_int_equal(gh_store_session_get(s, sa2.id, &got), GH_OK);
+    assert_int_equal(got.revoked_at, 150);
+    assert_int_equal(gh_store_session_get(s, sb.id, &got), GH_OK);
+    assert_int_equal(got.revoked_at, 0);
+    /* Again: nothing left to revoke, still fine. */
+    assert_int_equal(gh_store_user_sessions_revoke(s, a.id, "admin_revoked", 160, &n), GH_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(gh_store_user_sessions_revoke(s, "AAAAAAAAAAAAAAAAAAAAAA", "x", 160, NULL),
+                     GH_ERR_NOT_FOUND);
+    assert_int_equal(gh_store_session_get(s, sb.id, &got), GH_OK);
+    assert_int_equal(got.revoked_at, 0);
+}
+
 static void test_keys_and_access_check(void **state)
 {
     struct gh_store *s = *state;
@@ -317,6 +387,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_rotation_one_winner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke_scoping_and_listing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_and_access_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_role, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_sessions_revoke, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
