@@ -62,6 +62,7 @@ static void test_export_then_self_erasure(void **state)
     assert_string_equal(json_string_value(json_object_get(u, "password_hash_algorithm")),
                         "argon2id-nfkc");
     assert_true(json_is_string(json_object_get(u, "last_login_at")));
+    assert_true(json_is_false(json_object_get(u, "admin")));
     assert_int_equal(json_array_size(json_object_get(r.json, "sessions")), 2);
     /* The user's audit events: registration and both logins, naming only ids. */
     json_t *evs = json_object_get(r.json, "audit_events");
