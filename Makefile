@@ -5,7 +5,8 @@ JOBS       ?= $(shell nproc)
 
 # Debian 12 packages the build and tests need (installed by `make deps` when missing).
 DEB_BUILD = build-essential cmake pkg-config libmicrohttpd-dev libsodium-dev libjansson-dev \
-            libsqlite3-dev nettle-dev libcrypt-dev libzxcvbn-dev libunistring-dev
+            libsqlite3-dev nettle-dev libcrypt-dev libzxcvbn-dev libunistring-dev \
+            libseccomp-dev
 DEB_TEST  = libcmocka-dev libcurl4-openssl-dev sqlite3 openssl curl nginx-light caddy python3
 DEB_BENCH = wrk nginx-light
 DEB_FUZZ  = clang libclang-rt-14-dev

@@ -27,6 +27,7 @@
 #include "core/mem.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "sys/sandbox.h"
 #include "core/banned.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -187,6 +188,64 @@ static int open_pii(struct gh_store *s, struct gh_keywrap *kw, struct gh_pii **o
     return rc == GH_OK ? 0 : fail_err("personal-data keys could not be loaded", rc);
 }
 
+/* Leave root (GATEHOUSE_USER) and enter the seccomp sandbox; everything serve needs is open
+ * by now. Returns 0, or 1 after saying why. */
+static int enter_sandbox(const struct gh_config *cfg)
+{
+    char err[GH_SANDBOX_ERR_MAX];
+    if (geteuid() == 0) {
+        if (cfg->run_as) {
+            uid_t uid;
+            gid_t gid;
+            char files[7][4200];
+            const char *list[8] = {NULL};
+            static const char *const suffix[] = {"",       "-wal",      "-shm", "-journal",
+                                                 "-epoch", "-erasures", "-lock"};
+            size_t n = 0;
+            if (strncmp(cfg->database_url, "sqlite:", 7) == 0)
+                for (; n < 7; n++) {
+                    snprintf(files[n], sizeof files[n], "%s%s", cfg->database_url + 7, suffix[n]);
+                    list[n] = files[n];
+                }
+            if (gh_sandbox_resolve_user(cfg->run_as, &uid, &gid, err) != GH_OK ||
+                gh_sandbox_drop_privileges(uid, gid, cfg->data_dir, list, err) != GH_OK)
+                return fail(err);
+            gh_log(GH_LOG_INFO, "privileges dropped", NULL, "privileges_dropped",
+                   json_pack("{s:I,s:I}", "uid", (json_int_t)uid, "gid", (json_int_t)gid));
+        } else if (cfg->production) {
+            return fail("GATEHOUSE_USER: production refuses to serve as root; name the "
+                        "unprivileged user to switch to");
+        } else {
+            gh_log(GH_LOG_WARN, "serving as root (development); set GATEHOUSE_USER", NULL,
+                   "running_as_root", NULL);
+        }
+    }
+    if (!cfg->sandbox) {
+        gh_log(GH_LOG_WARN, "sandbox off (GATEHOUSE_SANDBOX=false, development only)", NULL,
+               "sandbox_off", NULL);
+    } else if (!gh_sandbox_supported()) {
+        if (cfg->production)
+            return fail("GATEHOUSE_SANDBOX: this is a sanitizer build, which cannot be "
+                        "sandboxed; use the release build in production");
+        gh_log(GH_LOG_WARN, "sandbox unavailable in a sanitizer build", NULL,
+               "sandbox_unavailable", NULL);
+    } else {
+        if (gh_sandbox_enter(err) != GH_OK)
+            return fail(err);
+        gh_log(GH_LOG_INFO, "sandbox enabled", NULL, "sandbox_enabled",
+               json_pack("{s:b}", "no_new_privs", 1));
+    }
+    if (cfg->test_sandbox_probe) {
+        gh_log(GH_LOG_WARN, "sandbox probe (test)", NULL, "sandbox_probe",
+               json_pack("{s:s}", "action", cfg->test_sandbox_probe));
+        if (gh_sandbox_probe(cfg->test_sandbox_probe) != GH_OK)
+            return fail("GATEHOUSE_TEST_SANDBOX_PROBE: unknown action");
+        gh_log(GH_LOG_WARN, "sandbox probe survived", NULL, "sandbox_probe_survived",
+               json_pack("{s:s}", "action", cfg->test_sandbox_probe));
+    }
+    return 0;
+}
+
 static int cmd_serve(const struct gh_config *cfg)
 {
     char err[GH_CONFIG_ERR_MAX];
@@ -265,6 +324,8 @@ static int cmd_serve(const struct gh_config *cfg)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (enter_sandbox(cfg) != 0)
+        goto out;
     char port[16];
     snprintf(port, sizeof port, "%u", (unsigned)gh_http_port(srv));
     gh_log(GH_LOG_INFO, "listening", NULL, "listening",

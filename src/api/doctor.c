@@ -17,6 +17,7 @@
 #include "core/mem.h"
 #include "data/audit.h"
 #include "store/store_audit.h"
+#include "sys/sandbox.h"
 #include "core/banned.h"
 
 enum verdict { PASS, WARN, FAIL };
@@ -135,12 +136,21 @@ static void check_transport(struct report *r, const struct gh_config *cfg)
 
 static void check_host(struct report *r, const struct gh_config *cfg)
 {
+    /* serve started as root drops to GATEHOUSE_USER once its port is bound. */
     bool root = geteuid() == 0;
-    line(r, root ? (cfg->production ? FAIL : WARN) : PASS, "privileges",
-         root ? "running as root" : "not running as root",
-         "run gatehouse as an unprivileged user (containers: a numeric non-root uid)");
-    line(r, WARN, "sandbox", "no seccomp sandbox in this build yet",
-         "run it in a container with a read-only root and dropped capabilities meanwhile");
+    bool drops = root && cfg->run_as != NULL;
+    line(r, !root || drops ? PASS : (cfg->production ? FAIL : WARN), "privileges",
+         !root  ? "not running as root"
+         : drops ? "started as root; serve switches to GATEHOUSE_USER after binding"
+                 : "running as root",
+         "run gatehouse as an unprivileged user, or set GATEHOUSE_USER (containers: a numeric "
+         "non-root uid)");
+    bool sandboxed = cfg->sandbox && gh_sandbox_supported();
+    line(r, sandboxed ? PASS : (cfg->production ? FAIL : WARN), "sandbox",
+         sandboxed       ? "serve runs under the seccomp allowlist with no_new_privs"
+         : !cfg->sandbox ? "GATEHOUSE_SANDBOX=false"
+                         : "a sanitizer build cannot be sandboxed",
+         "use the release build and leave GATEHOUSE_SANDBOX on");
     struct stat st;
     if (stat(cfg->data_dir, &st) == 0)
         line(r, (st.st_mode & 077) ? WARN : PASS, "data directory",

@@ -72,6 +72,13 @@ static const struct setting settings[] = {
      "no other host can see or set. See docs/integrations.md for the trade-off."},
     {"GATEHOUSE_WEB_PAGES", T_BOOL, "true", 0, 0, OFF(web_pages),
      "Serve the built-in pages (`/signin`, `/signup`, `/account`, `/admin`)."},
+    {"GATEHOUSE_SANDBOX", T_BOOL, "true", 0, 0, OFF(sandbox),
+     "After start-up, confine `serve` with a seccomp allowlist and no_new_privs (no exec, no "
+     "new sockets, no executable memory). `false` is refused in production."},
+    {"GATEHOUSE_USER", T_STRING, NULL, 0, 0, OFF(run_as),
+     "When started as root: the unprivileged user (`name` or `uid[:gid]`) `serve` switches to "
+     "after binding its port and opening the database. The data directory must belong to it. "
+     "Production refuses to serve as root without it."},
     {"GATEHOUSE_REDIS_URL", T_SECRET, NULL, 0, 0, OFF(redis_url),
      "Optional `redis://…` for shared counters across instances. Secret."},
     {"GATEHOUSE_METRICS_LISTEN", T_STRING, "", 0, 0, OFF(metrics_listen),
@@ -104,6 +111,9 @@ static const struct setting settings[] = {
      "argon2id passes (t). Never below OWASP's 2."},
     {"GATEHOUSE_ARGON2_MEMLIMIT_KIB", T_INT, "19456", 19456, 4194304, OFF(argon2_memlimit_kib),
      "argon2id memory in KiB (m). Never below OWASP's 19 MiB."},
+    {"GATEHOUSE_TEST_SANDBOX_PROBE", T_STRING, NULL, 0, 0, OFF(test_sandbox_probe),
+     "Test only: once sandboxed, attempt a forbidden action (`execve`, `socket`, `ptrace`, "
+     "`mprotect_exec`, `fork`); the sandbox must end the process. Refused in production."},
     {"GATEHOUSE_TEST_INSECURE_FAST_HASH", T_BOOL, "0", 0, 0, OFF(test_insecure_fast_hash),
      "Test only: hash with minimal argon2id cost so test suites run fast. Refused in "
      "production."},
@@ -592,6 +602,17 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
         return GH_ERR_CONFIG;
     }
     if (cfg->production) {
+        if (!cfg->sandbox) {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_SANDBOX: the sandbox can only be turned off in development");
+            return GH_ERR_CONFIG;
+        }
+        if (cfg->test_sandbox_probe) {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_TEST_SANDBOX_PROBE: is a test-only setting and is refused in "
+                     "production");
+            return GH_ERR_CONFIG;
+        }
         if (cfg->test_insecure_fast_hash) {
             snprintf(err, GH_CONFIG_ERR_MAX,
                      "GATEHOUSE_TEST_INSECURE_FAST_HASH: is a test-only setting and is refused "

@@ -34,6 +34,9 @@ struct gh_config {
     char *cookie_domain; /* NULL: host-only __Host- session cookie */
     char origin[300];    /* gatehouse's own origin (scheme://host[:port]), from PUBLIC_URL/LISTEN */
     bool web_pages;
+    bool sandbox;
+    char *run_as;              /* GATEHOUSE_USER: NULL when unset */
+    char *test_sandbox_probe;  /* test only */
     char *redis_url; /* secret */
     char *backup_key_text; /* secret: base64 32 bytes, optional */
     char *introspection_clients;          /* secret: "id:secret,..." */
