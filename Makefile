@@ -6,14 +6,18 @@ JOBS       ?= $(shell nproc)
 # Debian 12 packages the build and tests need (installed by `make deps` when missing).
 DEB_BUILD = build-essential cmake pkg-config libmicrohttpd-dev libsodium-dev libjansson-dev \
             libsqlite3-dev nettle-dev libcrypt-dev libzxcvbn-dev libunistring-dev \
-            libseccomp-dev
-DEB_TEST  = libcmocka-dev libcurl4-openssl-dev sqlite3 openssl curl nginx-light caddy python3
+            libseccomp-dev libgnutls28-dev libpq-dev
+DEB_TEST  = libcmocka-dev libcurl4-openssl-dev sqlite3 openssl curl nginx-light caddy python3 \
+            chromium $(DEB_NODE)
+# Node.js + npm for the browser tests (tests/e2e, playwright-core); the machine's own are used
+# when present (Debian's nodejs otherwise).
+DEB_NODE  = $(if $(shell command -v node >/dev/null && command -v npm >/dev/null && echo y),,nodejs npm)
 DEB_BENCH = wrk nginx-light
 DEB_FUZZ  = clang libclang-rt-14-dev
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test deps deps-test deps-bench bench fuzz clean
+.PHONY: all build run test deps deps-test deps-bench bench fuzz test-tls clean
 
 all: build
 
@@ -50,6 +54,11 @@ fuzz:
 
 bench: deps-bench build
 	@sh bench/run.sh
+
+# testssl.sh against native TLS on loopback: no weak protocol, cipher or vulnerability.
+test-tls: build
+	@sh scripts/install-deps.sh testssl.sh openssl curl python3
+	@sh scripts/testssl.sh $(BUILD)/gatehouse docs/testssl-report.txt
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)

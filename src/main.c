@@ -30,12 +30,14 @@
 #include "sys/sandbox.h"
 #include "core/banned.h"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_requested = 1;
 }
 
 static void usage(FILE *f)
@@ -188,6 +190,31 @@ static int open_pii(struct gh_store *s, struct gh_keywrap *kw, struct gh_pii **o
     return rc == GH_OK ? 0 : fail_err("personal-data keys could not be loaded", rc);
 }
 
+/* SIGHUP: read the certificate and key files again and use them for new connections; on any
+ * failure keep serving with the ones in use and say so. */
+static void reload_tls(const struct gh_config *cfg, struct gh_http_server *srv)
+{
+    if (!cfg->tls_cert_path) {
+        gh_log(GH_LOG_INFO, "SIGHUP: no TLS configured, nothing to reload", NULL, "tls_reload",
+               json_pack("{s:s}", "outcome", "no_tls"));
+        return;
+    }
+    char *cert = NULL, *key = NULL;
+    gh_err rc = GH_ERR_IO;
+    if (read_pem(cfg->tls_cert_path, &cert) == 0 && read_pem(cfg->tls_key_path, &key) == 0)
+        rc = gh_http_reload_tls(srv, cert, key);
+    pem_free(cert);
+    pem_free(key);
+    if (rc == GH_OK)
+        gh_log(GH_LOG_INFO, "TLS certificate reloaded", NULL, "tls_reload",
+               json_pack("{s:s}", "outcome", "reloaded"));
+    else
+        gh_log(GH_LOG_ERROR,
+               "TLS reload failed (unreadable, unparsable or mismatched certificate and key); "
+               "still serving the previous certificate",
+               NULL, "tls_reload", json_pack("{s:s}", "outcome", "kept_previous"));
+}
+
 /* Leave root (GATEHOUSE_USER) and enter the seccomp sandbox; everything serve needs is open
  * by now. Returns 0, or 1 after saying why. */
 static int enter_sandbox(const struct gh_config *cfg)
@@ -230,7 +257,9 @@ static int enter_sandbox(const struct gh_config *cfg)
         gh_log(GH_LOG_WARN, "sandbox unavailable in a sanitizer build", NULL,
                "sandbox_unavailable", NULL);
     } else {
-        if (gh_sandbox_enter(err) != GH_OK)
+        /* PostgreSQL (and later Redis) reconnect: client sockets only, never listening. */
+        bool net_client = strncmp(cfg->database_url, "sqlite:", 7) != 0 || cfg->redis_url;
+        if (gh_sandbox_enter(net_client, err) != GH_OK)
             return fail(err);
         gh_log(GH_LOG_INFO, "sandbox enabled", NULL, "sandbox_enabled",
                json_pack("{s:b}", "no_new_privs", 1));
@@ -323,6 +352,7 @@ static int cmd_serve(const struct gh_config *cfg)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (enter_sandbox(cfg) != 0)
         goto out;
@@ -332,8 +362,13 @@ static int cmd_serve(const struct gh_config *cfg)
            json_pack("{s:s,s:i,s:b,s:s}", "host", cfg->listen_host, "port", (int)gh_http_port(srv),
                      "tls", cert_pem != NULL, "mode",
                      cfg->production ? "production" : "development"));
-    while (!stop_requested)
+    while (!stop_requested) {
         pause();
+        if (reload_requested && !stop_requested) {
+            reload_requested = 0;
+            reload_tls(cfg, srv);
+        }
+    }
     gh_log(GH_LOG_INFO, "shutting down", NULL, "shutdown", NULL);
     code = 0;
 out:
@@ -1070,6 +1105,11 @@ int main(int argc, char **argv)
         return 2;
     }
     set_log_level(&cfg);
+    if (gh_mem_init(cfg.test_alloc_fail) != GH_OK) {
+        fprintf(stderr, "gatehouse: the jansson/SQLite allocator hooks could not be installed\n");
+        gh_config_release(&cfg);
+        return 1;
+    }
     int code;
     if (strcmp(cmd, "serve") == 0)
         code = cmd_serve(&cfg);

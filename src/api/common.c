@@ -102,6 +102,7 @@ struct job_shell {
     struct gh_http_req *req;
     void (*run)(void *ctx);
     void *ctx;
+    struct gh_mem_scope *mem; /* the request's allocation scope (core/mem.h) */
 };
 
 static int64_t mono_us(void)
@@ -115,7 +116,9 @@ static void job_trampoline(void *arg)
 {
     struct job_shell *js = arg;
     gh_histogram_observe(js->wait, (double)(mono_us() - js->queued_us) / 1e6);
+    gh_mem_scope_bind(js->mem); /* the job's allocations are the request's */
     js->run(js->ctx);
+    gh_mem_scope_bind(NULL);
     struct gh_http_req *req = js->req;
     gh_free(js);
     gh_http_resume(req);
@@ -134,6 +137,7 @@ void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)
     js->req = req;
     js->run = run;
     js->ctx = ctx;
+    js->mem = gh_mem_scope_bound();
     gh_http_suspend(req);
     gh_err rc = gh_hashpool_submit(app->pool, job_trampoline, js);
     if (rc != GH_OK) {
@@ -193,12 +197,12 @@ static gh_err collect_row(void *ctx, const struct gh_audit_row *row)
     struct user_events *ue = ctx;
     if (strcmp(row->actor, ue->user_id) != 0 && strcmp(row->target, ue->user_id) != 0)
         return GH_OK;
-    json_array_append_new(ue->arr, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s,s:s,s:s}", "seq",
+    int r = json_array_append_new(ue->arr, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s,s:s,s:s}", "seq",
                                              (json_int_t)row->seq, "ts", gh_api_time(row->ts),
                                              "action", row->action, "actor", row->actor, "target",
                                              row->target, "outcome", row->outcome, "request_id",
                                              row->request_id, "client", row->client));
-    return GH_OK;
+    return r == 0 ? GH_OK : GH_ERR_NOMEM;
 }
 
 json_t *gh_api_audit_events_of(struct gh_app *app, const char *user_id)
@@ -207,7 +211,16 @@ json_t *gh_api_audit_events_of(struct gh_app *app, const char *user_id)
     struct gh_audit_reader r = {.row = collect_row, .ctx = &ue};
     if (ue.arr && gh_store_audit_read(app->store, &r) != GH_OK) {
         json_decref(ue.arr);
-        return json_null();
+        return NULL;
     }
     return ue.arr;
+}
+
+void gh_api_reply_object(struct gh_http_req *req, unsigned status, json_t *o)
+{
+    if (!o) {
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        return;
+    }
+    gh_http_reply_json(req, status, o);
 }

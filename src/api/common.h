@@ -31,8 +31,13 @@ void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)
  * (may be NULL), outcome ("success", "failure", "denied"). Never fails the request. */
 void gh_api_audit(struct gh_app *app, struct gh_http_req *req, const char *action,
                   const char *actor, const char *target, const char *outcome);
-/* The audit events where user_id is actor or target, as a JSON array (for the export). */
+/* The audit events where user_id is actor or target, as a JSON array (for the export); NULL
+ * when they cannot all be read (never a partial list). */
 json_t *gh_api_audit_events_of(struct gh_app *app, const char *user_id);
+
+/* Reply with o, a value just built for this answer (reference stolen). NULL — its allocation
+ * failed — answers 503 instead of a success without a body. */
+void gh_api_reply_object(struct gh_http_req *req, unsigned status, json_t *o);
 
 void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p,
                          const char *device_token);

@@ -17,6 +17,7 @@
 #include "core/mem.h"
 #include "data/audit.h"
 #include "store/store_audit.h"
+#include "sys/debpkg.h"
 #include "sys/sandbox.h"
 #include "core/banned.h"
 
@@ -166,6 +167,83 @@ static void check_host(struct report *r, const struct gh_config *cfg)
          "GATEHOUSE_BREACHED_PASSWORDS_PATH=<Pwned Passwords SHA-1 file>");
 }
 
+/* Security floors of the Debian 12 packages gatehouse's libraries come from (ldd closure):
+ * the first Debian version that carries the fix, from each package's changelog.Debian
+ * (bookworm and bookworm-security). Debian versions, revision included, because Debian
+ * backports fixes without changing the upstream version a library reports. Packages that are
+ * not installed (another release's names, a static build) are skipped. Add a row when a
+ * Debian Security Advisory touches a linked library (docs/container.md, "Updates"). */
+static const struct gh_debpkg_floor package_floors[] = {
+    {"libc6", "2.36-9+deb12u14", "CVE-2026-0861, CVE-2026-4437, CVE-2026-4438"},
+    {"libssl3", "3.0.22-1~deb12u2", "CVE-2026-84782, CVE-2026-35189, CVE-2026-63072 and more"},
+    {"libpq5", "15.20-0+deb12u1", "CVE-2026-6460, CVE-2026-6467 and 40 more"},
+    {"libkrb5-3", "1.20.1-2+deb12u5", "CVE-2026-40355, CVE-2026-40356"},
+    {"libgssapi-krb5-2", "1.20.1-2+deb12u5", "CVE-2026-40355, CVE-2026-40356"},
+    {"libsasl2-2", "2.1.28+dfsg-10+deb12u1", "CVE-2026-107161"},
+    {"libgnutls30", "3.7.9-2+deb12u7", "CVE-2026-3833, CVE-2026-5260, CVE-2026-33845 and 9 more"},
+    {"libsodium23", "1.0.18-1+deb12u1", "CVE-2025-69277"},
+    {"libsqlite3-0", "3.40.1-2+deb12u2", "CVE-2025-6965"},
+    {"libtasn1-6", "4.19.0-2+deb12u1", "CVE-2024-12133"},
+    {"libmicrohttpd12", "0.9.75-6", "CVE-2023-27371"},
+    {"libnettle8", "3.7.3-1", "CVE-2021-3580"},
+    {"libhogweed6", "3.7.3-1", "CVE-2021-3580"},
+    {"libgmp10", "2:6.2.1+dfsg-3", "CVE-2021-43618"},
+    {"libp11-kit0", "0.23.22-1", "CVE-2020-29361, CVE-2020-29362, CVE-2020-29363"},
+    {"libidn2-0", "2.0.2-4", "CVE-2017-14061, CVE-2017-14062"},
+    {"libjansson4", "2.7-5", "CVE-2016-4425"},
+};
+
+#define DPKG_QUERY "/usr/bin/dpkg-query"
+
+static void check_packages(struct report *r)
+{
+    enum { N = sizeof package_floors / sizeof package_floors[0] };
+    struct gh_debpkg_result res[N];
+    gh_err rc = gh_debpkg_check(DPKG_QUERY, package_floors, N, res);
+    if (rc != GH_OK) {
+        line(r, WARN, "packages",
+             rc == GH_ERR_NOT_FOUND
+                 ? "cannot check library versions: no " DPKG_QUERY " (distroless or not Debian)"
+                 : "cannot check library versions: " DPKG_QUERY " failed",
+             "scan the image or host with trivy or grype (docs/container.md)");
+        return;
+    }
+    size_t checked = 0, below = 0;
+    for (size_t i = 0; i < N; i++) {
+        char msg[320];
+        if (res[i].state == GH_DEBPKG_ABSENT)
+            continue;
+        checked++;
+        if (res[i].state == GH_DEBPKG_OK)
+            continue;
+        below++;
+        if (res[i].state == GH_DEBPKG_UNPARSABLE)
+            snprintf(msg, sizeof msg, "%s %s: not a Debian version, cannot compare with %s",
+                     package_floors[i].package, res[i].installed, package_floors[i].min_version);
+        else
+            snprintf(msg, sizeof msg, "%s %s is older than %s, which fixes %s",
+                     package_floors[i].package, res[i].installed, package_floors[i].min_version,
+                     package_floors[i].fixes);
+        char fix[200];
+        snprintf(fix, sizeof fix,
+                 "apt-get update && apt-get install --only-upgrade %s, then restart gatehouse "
+                 "(a container: rebuild the image with --pull)",
+                 package_floors[i].package);
+        line(r, WARN, "packages", msg, fix);
+    }
+    if (checked == 0)
+        line(r, WARN, "packages",
+             "cannot check library versions: none of the libraries' Debian packages is installed",
+             "scan the deployment with trivy or grype (docs/container.md)");
+    else if (below == 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "%zu installed library packages at or above their security-fix floors (dpkg)",
+                 checked);
+        line(r, PASS, "packages", msg, NULL);
+    }
+}
+
 struct last_backup {
     int64_t ts;
 };
@@ -236,6 +314,7 @@ int gh_doctor_run(const struct gh_config *cfg, struct gh_store *s, struct gh_key
     check_transport(&r, cfg);
     check_host(&r, cfg);
     check_env_files(&r, cfg);
+    check_packages(&r);
     if (s && kw)
         check_database(&r, cfg, s, kw, now);
     else

@@ -6,7 +6,7 @@
 void gh_api_healthz(struct gh_http_req *req, void *appv)
 {
     (void)appv;
-    gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    gh_api_reply_object(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 void gh_api_readyz(struct gh_http_req *req, void *appv)
@@ -17,7 +17,7 @@ void gh_api_readyz(struct gh_http_req *req, void *appv)
                               NULL);
         return;
     }
-    gh_http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+    gh_api_reply_object(req, 200, json_pack("{s:s}", "status", "ready"));
 }
 
 void gh_api_metrics(struct gh_http_req *req, void *appv)

@@ -37,13 +37,21 @@ void gh_api_me_export(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, rc == GH_ERR_NOT_FOUND ? GH_ERR_AUTH : rc, NULL);
         goto out;
     }
+    /* Everything or nothing: a partial export would misstate what is held. */
     json_t *sessions = json_array();
-    for (size_t i = 0; sessions && i < n; i++)
-        json_array_append_new(sessions, session_json(&list[i]));
+    for (size_t i = 0; sessions && i < n; i++) {
+        if (json_array_append_new(sessions, session_json(&list[i])) != 0) {
+            json_decref(sessions);
+            sessions = NULL;
+        }
+    }
     char subject[8 + GH_ID_LEN + 1];
     snprintf(subject, sizeof subject, "u:%s", u.id);
-    json_t *budget = json_null();
-    if (gh_store_throttle_get(app->store, subject, &t) == GH_OK)
+    json_t *budget = NULL;
+    rc = gh_store_throttle_get(app->store, subject, &t);
+    if (rc == GH_ERR_NOT_FOUND)
+        budget = json_null();
+    else if (rc == GH_OK)
         budget = json_pack("{s:I,s:I,s:o}", "failed_logins", (json_int_t)t.failures, "lock_level",
                            (json_int_t)t.lock_level, "locked_until", gh_api_time(t.locked_until));
     out = json_pack(
@@ -52,10 +60,10 @@ void gh_api_me_export(struct gh_http_req *req, void *appv)
         u.has_display_name ? json_string(u.display_name) : json_null(), "created_at",
         gh_api_time(row.created_at), "updated_at", gh_api_time(row.updated_at), "last_login_at",
         gh_api_time(row.last_login_at), "password_hash_algorithm",
-        gh_password_algorithm(row.password_hash), "admin", row.admin, "sessions", sessions ? sessions : json_array(),
+        gh_password_algorithm(row.password_hash), "admin", row.admin, "sessions", sessions,
         "login_budget", budget, "audit_events", gh_api_audit_events_of(app, claims.sub));
     if (!out) {
-        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        gh_http_reply_error(req, rc != GH_OK && rc != GH_ERR_NOT_FOUND ? rc : GH_ERR_NOMEM, NULL);
         goto out;
     }
     gh_api_audit(app, req, "export", claims.sub, claims.sub, "success");

@@ -100,17 +100,17 @@ void gh_api_introspect(struct gh_http_req *req, void *appv)
     gh_api_body_free(body);
     if (rc == GH_ERR_AUTH) {
         /* RFC 7662 §2.2: anything not active is just {"active": false}, nothing more. */
-        gh_http_reply_json(req, 200, json_pack("{s:b}", "active", 0));
+        gh_api_reply_object(req, 200, json_pack("{s:b}", "active", 0));
         return;
     }
     if (rc != GH_OK) {
         gh_http_reply_error(req, rc, NULL);
         return;
     }
-    gh_http_reply_json(req, 200,
-                       json_pack("{s:b,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "active", 1, "sub",
-                                 c.sub, "sid", c.sid, "jti", c.jti, "exp", (json_int_t)c.exp, "iat",
-                                 (json_int_t)c.iat, "iss", app->cfg->issuer, "aud",
-                                 app->cfg->audience, "token_type", "access_token", "client_id",
-                                 client));
+    gh_api_reply_object(req, 200,
+                        json_pack("{s:b,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s}", "active", 1, "sub",
+                                  c.sub, "sid", c.sid, "jti", c.jti, "exp", (json_int_t)c.exp,
+                                  "iat", (json_int_t)c.iat, "iss", app->cfg->issuer, "aud",
+                                  app->cfg->audience, "token_type", "access_token", "client_id",
+                                  client));
 }

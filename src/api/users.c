@@ -78,9 +78,9 @@ static void register_run(void *ctx)
     gh_api_audit(j->app, j->req, "register", j->user.id, j->user.id, "success");
     gh_log_security(GH_LOG_INFO, "user_registered", gh_http_request_id(j->req), j->user.id,
                     gh_http_client_addr(j->req), NULL);
-    gh_http_reply_json(j->req, 201,
-                       json_pack("{s:s,s:s,s:o}", "id", j->user.id, "email", j->user.email,
-                                 "created_at", gh_api_time(j->user.created_at)));
+    gh_api_reply_object(j->req, 201,
+                        json_pack("{s:s,s:s,s:o}", "id", j->user.id, "email", j->user.email,
+                                  "created_at", gh_api_time(j->user.created_at)));
 }
 
 void gh_api_users_create(struct gh_http_req *req, void *appv)
@@ -165,10 +165,11 @@ void gh_api_me_get(struct gh_http_req *req, void *appv)
     struct gh_user u;
     if (gh_api_authenticate_or_reply(app, req, &claims, &ss, &u) != GH_OK)
         return;
-    gh_http_reply_json(req, 200,
-                       json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email, "display_name",
-                                 u.has_display_name ? json_string(u.display_name) : json_null(),
-                                 "created_at", gh_api_time(u.created_at)));
+    gh_api_reply_object(req, 200,
+                        json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email,
+                                  "display_name",
+                                  u.has_display_name ? json_string(u.display_name) : json_null(),
+                                  "created_at", gh_api_time(u.created_at)));
     sodium_memzero(u.email, sizeof u.email);
     sodium_memzero(u.display_name, sizeof u.display_name);
 }
@@ -284,11 +285,15 @@ void gh_api_me_sessions(struct gh_http_req *req, void *appv)
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
-        json_array_append_new(arr, json_pack("{s:s,s:o,s:o,s:o,s:b}", "id", list[i].id,
+        if (json_array_append_new(arr, json_pack("{s:s,s:o,s:o,s:o,s:b}", "id", list[i].id,
                                              "created_at", gh_api_time(list[i].created_at),
                                              "last_used_at", gh_api_time(list[i].last_used_at),
                                              "expires_at", gh_api_time(list[i].expires_at),
-                                             "current", strcmp(list[i].id, ss.id) == 0));
+                                             "current", strcmp(list[i].id, ss.id) == 0)) !=
+            0) {
+            json_decref(arr); /* never a partial list */
+            arr = NULL;
+        }
     }
     gh_free(list);
     if (!arr) {

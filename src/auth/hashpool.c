@@ -26,7 +26,9 @@ struct job {
 struct gh_hashpool {
     pthread_mutex_t mu;
     pthread_cond_t has_work;
-    bool sync_ready;  /* mu and has_work are initialised */
+    pthread_cond_t settled; /* a worker has finished setting itself up */
+    unsigned ready;         /* workers past their set-up, under mu */
+    bool sync_ready;  /* mu, has_work and settled are initialised */
     bool stopping;    /* under mu */
     struct job *ring; /* cap slots; count waiting jobs starting at head, under mu */
     unsigned cap, head, count;
@@ -58,6 +60,12 @@ static void *worker_main(void *arg)
 {
     struct gh_hashpool *pool = arg;
     lower_own_priority(pool->nice_delta);
+    /* Say so: gh_hashpool_new returns only when every worker has made its scheduling calls,
+     * so that none of them comes after the process has entered its sandbox. */
+    pthread_mutex_lock(&pool->mu);
+    pool->ready++;
+    pthread_cond_broadcast(&pool->settled);
+    pthread_mutex_unlock(&pool->mu);
     for (;;) {
         pthread_mutex_lock(&pool->mu);
         while (pool->count == 0 && !pool->stopping)
@@ -108,6 +116,12 @@ gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
         rc = GH_ERR_NOMEM;
         goto out;
     }
+    if (pthread_cond_init(&pool->settled, NULL) != 0) {
+        pthread_cond_destroy(&pool->has_work);
+        pthread_mutex_destroy(&pool->mu);
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
     pool->sync_ready = true;
     for (unsigned i = 0; i < threads; i++) {
         if (pthread_create(&pool->threads[i], NULL, worker_main, pool) != 0) {
@@ -116,6 +130,10 @@ gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
         }
         pool->started++;
     }
+    pthread_mutex_lock(&pool->mu);
+    while (pool->ready < pool->started)
+        pthread_cond_wait(&pool->settled, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
     *out = pool;
     pool = NULL;
 out:
@@ -135,6 +153,7 @@ void gh_hashpool_free(struct gh_hashpool *pool)
         pthread_mutex_unlock(&pool->mu);
         for (unsigned i = 0; i < pool->started; i++)
             pthread_join(pool->threads[i], NULL);
+        pthread_cond_destroy(&pool->settled);
         pthread_cond_destroy(&pool->has_work);
         pthread_mutex_destroy(&pool->mu);
     }

@@ -40,8 +40,9 @@ static const struct setting settings[] = {
     {"GATEHOUSE_LISTEN", T_STRING, "127.0.0.1:8080", 0, 0, OFF(listen),
      "Address to serve on, `host:port` (IPv6 as `[::1]:8080`). Port 0 picks a free port."},
     {"GATEHOUSE_DATABASE_URL", T_SECRET, NULL, 0, 0, OFF(database_url),
-     "`sqlite:PATH` (default `sqlite:<data dir>/gatehouse.db`). Secret: a future `postgresql://` "
-     "URL may carry a password."},
+     "`sqlite:PATH` (default `sqlite:<data dir>/gatehouse.db`), or a libpq URI "
+     "`postgresql://USER@HOST/DB?sslmode=verify-full` (`postgres://` too). Secret: the URL may "
+     "carry a password; it is never logged."},
     {"GATEHOUSE_DATA_DIR", T_STRING, "var", 0, 0, OFF(data_dir),
      "Directory for the SQLite database and, in development, the generated master key."},
     {"GATEHOUSE_MASTER_KEY", T_SECRET, NULL, 0, 0, OFF(master_key_text),
@@ -117,6 +118,10 @@ static const struct setting settings[] = {
     {"GATEHOUSE_TEST_INSECURE_FAST_HASH", T_BOOL, "0", 0, 0, OFF(test_insecure_fast_hash),
      "Test only: hash with minimal argon2id cost so test suites run fast. Refused in "
      "production."},
+    {"GATEHOUSE_TEST_ALLOC_FAIL", T_BOOL, "0", 0, 0, OFF(test_alloc_fail),
+     "Test only: a request carrying `X-Gatehouse-Test-Alloc-Fail: N` has its Nth allocation "
+     "(gatehouse's own, jansson's or SQLite's) fail, to prove it gets 503 and the process lives "
+     "on. Refused in production."},
     {"GATEHOUSE_TOKEN_CACHE_SIZE", T_INT, "65536", 0, 16777216, OFF(token_cache_size),
      "Entries in the verified-token cache (0 disables). Bounded; entries never outlive exp."},
     {"GATEHOUSE_SIGNING_KEY_PUBLISH_AHEAD", T_INT, "600", 0, 86400, OFF(key_publish_ahead),
@@ -169,7 +174,7 @@ static const struct setting settings[] = {
     {"GATEHOUSE_LOCKOUT_MAX_SECONDS", T_INT, "3600", 1, 604800, OFF(lockout_max_seconds),
      "Cap of the exponential lock length. Locks always expire by themselves."},
     {"GATEHOUSE_TLS_CERT_PATH", T_PATH, NULL, 0, 0, OFF(tls_cert_path),
-     "PEM certificate chain for native TLS (with GATEHOUSE_TLS_KEY_PATH)."},
+     "PEM certificate chain for native TLS (with GATEHOUSE_TLS_KEY_PATH); re-read on SIGHUP."},
     {"GATEHOUSE_TLS_KEY_PATH", T_PATH, NULL, 0, 0, OFF(tls_key_path),
      "PEM private key for native TLS."},
     {"GATEHOUSE_LOG_LEVEL", T_STRING, "info", 0, 0, OFF(log_level),
@@ -535,11 +540,14 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
         snprintf(buf, sizeof buf, "sqlite:%s/gatehouse.db", cfg->data_dir);
         if (set_string(&cfg->database_url, buf) != GH_OK)
             return GH_ERR_NOMEM;
-    } else if (strncmp(cfg->database_url, "sqlite:", 7) != 0 || cfg->database_url[7] == '\0') {
-        /* PostgreSQL arrives with the scale-out work; until then say so plainly. */
+    } else if (!(strncmp(cfg->database_url, "sqlite:", 7) == 0 && cfg->database_url[7] != '\0') &&
+               !(strncmp(cfg->database_url, "postgresql://", 13) == 0 &&
+                 cfg->database_url[13] != '\0') &&
+               !(strncmp(cfg->database_url, "postgres://", 11) == 0 &&
+                 cfg->database_url[11] != '\0')) {
+        /* The value itself is a secret: the message names the variable, never the URL. */
         snprintf(err, GH_CONFIG_ERR_MAX,
-                 "GATEHOUSE_DATABASE_URL: must be sqlite:PATH (this build has no PostgreSQL "
-                 "backend yet)");
+                 "GATEHOUSE_DATABASE_URL: must be sqlite:PATH or postgresql://...");
         return GH_ERR_CONFIG;
     }
     if (cfg->public_url && !url_is_http(cfg->public_url)) {
@@ -617,6 +625,12 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
             snprintf(err, GH_CONFIG_ERR_MAX,
                      "GATEHOUSE_TEST_INSECURE_FAST_HASH: is a test-only setting and is refused "
                      "in production");
+            return GH_ERR_CONFIG;
+        }
+        if (cfg->test_alloc_fail) {
+            snprintf(err, GH_CONFIG_ERR_MAX,
+                     "GATEHOUSE_TEST_ALLOC_FAIL: is a test-only setting and is refused in "
+                     "production");
             return GH_ERR_CONFIG;
         }
         if (!listen_is_loopback(cfg) && !cfg->tls_cert_path && cfg->trusted_proxies[0] == '\0') {

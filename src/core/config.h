@@ -49,6 +49,7 @@ struct gh_config {
     long argon2_opslimit;
     long argon2_memlimit_kib;
     bool test_insecure_fast_hash;
+    bool test_alloc_fail; /* test only: honour X-Gatehouse-Test-Alloc-Fail */
     long token_cache_size;
     char *metrics_listen; /* "" or host:port */
     char metrics_host[256];

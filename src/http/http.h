@@ -53,7 +53,7 @@ struct gh_http_options {
     unsigned threads;
     size_t max_body;
     const char *tls_cert_pem;   /* non-NULL: serve HTTPS (TLS 1.2+), responses carry HSTS */
-    const char *tls_key_pem;    /* secret; must stay valid until gh_http_stop */
+    const char *tls_key_pem;    /* secret; parsed at start (may be freed afterwards) */
     struct gh_metrics *metrics; /* NULL: no request metrics (e.g. the metrics listener itself) */
     const struct gh_cidr_list *trusted_proxies; /* whose X-Forwarded-For/-Proto are believed */
     gh_http_guard guard;                        /* may be NULL */
@@ -69,6 +69,11 @@ uint16_t gh_http_port(struct gh_http_server *srv);
 /* Stop accepting new connections and wait (up to timeout_ms) until no request is in flight,
  * so that no parked request is left for gh_http_stop. NULL-safe. */
 void gh_http_drain(struct gh_http_server *srv, unsigned timeout_ms);
+/* Replace the TLS certificate and key for new connections (SIGHUP). GH_ERR_CONFIG when the
+ * server has no TLS or the PEM does not parse or the key does not match: nothing changes. The
+ * PEM strings may be freed afterwards. */
+GH_MUST_USE gh_err gh_http_reload_tls(struct gh_http_server *srv, const char *cert_pem,
+                                      const char *key_pem);
 /* Stop the daemon and free. NULL-safe. */
 void gh_http_stop(struct gh_http_server *srv);
 

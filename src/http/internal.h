@@ -4,9 +4,13 @@
 
 #include <microhttpd.h>
 
+#include "core/mem.h"
 #include "http/http.h"
 
 #define GH_HTTP_MAX_HEADERS 16
+/* GATEHOUSE_TEST_ALLOC_FAIL: the request header that arms a fault ("N": the request's Nth
+ * allocation fails) and the response header that tells whether it fired. */
+#define GH_HTTP_TEST_ALLOC_FAIL "X-Gatehouse-Test-Alloc-Fail"
 /* How much of an oversize chunked body is read (and dropped) before the connection is closed. */
 #define GH_HTTP_DISCARD_MAX (1024 * 1024)
 
@@ -53,6 +57,11 @@ struct gh_http_req {
 
     void *ctx;
     void (*ctx_free)(void *);
+
+    /* The request's allocations, on whichever thread works on it (the HTTP callbacks, its
+     * password-hashing job): a failed one turns a client-error answer into 503. Armed by
+     * X-Gatehouse-Test-Alloc-Fail under GATEHOUSE_TEST_ALLOC_FAIL (tests only). */
+    struct gh_mem_scope mem;
 };
 
 void gh_http_apply_headers(struct gh_http_req *req, struct MHD_Response *resp);

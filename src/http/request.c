@@ -144,9 +144,11 @@ static bool json_within_limits(json_t *v, int depth)
     return true;
 }
 
-static void add_error(json_t *errs, const char *field, const char *message)
+/* false: out of memory (the error would be lost, and with it the refusal). */
+static bool add_error(json_t *errs, const char *field, const char *message)
 {
-    json_array_append_new(errs, json_pack("{s:s,s:s}", "field", field, "message", message));
+    return json_array_append_new(errs,
+                                 json_pack("{s:s,s:s}", "field", field, "message", message)) == 0;
 }
 
 static const struct gh_field *schema_find(const struct gh_field *schema, size_t n, const char *k)
@@ -158,49 +160,53 @@ static const struct gh_field *schema_find(const struct gh_field *schema, size_t 
 }
 
 /* Check a decoded object against the schema; collects every problem. ignore_unknown is for
- * form bodies (RFC 6749: unknown parameters are ignored). */
+ * form bodies (RFC 6749: unknown parameters are ignored). NULL: out of memory — never a
+ * partial result (a lost error or a lost field would let a body pass that should not). */
 static json_t *validate(json_t *obj, const struct gh_field *schema, size_t n, bool ignore_unknown,
                         json_t **out)
 {
     json_t *errs = json_array();
     json_t *clean = json_object();
-    if (!errs || !clean) {
-        json_decref(errs);
-        json_decref(clean);
-        return NULL;
-    }
+    bool ok = errs && clean;
     const char *k;
     size_t klen;
     json_t *v;
-    json_object_keylen_foreach(obj, k, klen, v)
-    {
-        const struct gh_field *f = strlen(k) == klen ? schema_find(schema, n, k) : NULL;
-        if (!f) {
-            if (!ignore_unknown)
-                add_error(errs, strlen(k) == klen ? k : "(invalid name)", "unknown field");
-            continue;
-        }
-        if (!json_is_string(v)) {
-            add_error(errs, f->name, "must be a string");
-            continue;
-        }
-        size_t len = json_string_length(v);
-        const char *s = json_string_value(v);
-        if (memchr(s, '\0', len)) {
-            add_error(errs, f->name, "must not contain the NUL character (U+0000)");
-            continue;
-        }
-        if (len > f->max_len) {
+    if (ok) {
+        json_object_keylen_foreach(obj, k, klen, v)
+        {
+            const struct gh_field *f = strlen(k) == klen ? schema_find(schema, n, k) : NULL;
             char msg[96];
-            snprintf(msg, sizeof msg, "must be at most %zu bytes", f->max_len);
-            add_error(errs, f->name, msg);
-            continue;
+            const char *problem = NULL;
+            size_t len = json_string_length(v);
+            if (!f) {
+                if (ignore_unknown)
+                    continue;
+                problem = "unknown field";
+            } else if (!json_is_string(v)) {
+                problem = "must be a string";
+            } else if (memchr(json_string_value(v), '\0', len)) {
+                problem = "must not contain the NUL character (U+0000)";
+            } else if (len > f->max_len) {
+                snprintf(msg, sizeof msg, "must be at most %zu bytes", f->max_len);
+                problem = msg;
+            }
+            if (problem)
+                ok = add_error(errs, f ? f->name : strlen(k) == klen ? k : "(invalid name)",
+                               problem);
+            else
+                ok = json_object_set(clean, f->name, v) == 0;
+            if (!ok)
+                break;
         }
-        json_object_set(clean, f->name, v);
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; ok && i < n; i++) {
         if (schema[i].required && !json_object_get(obj, schema[i].name))
-            add_error(errs, schema[i].name, "is required");
+            ok = add_error(errs, schema[i].name, "is required");
+    }
+    if (!ok) {
+        json_decref(errs);
+        json_decref(clean);
+        return NULL;
     }
     *out = clean;
     return errs;
@@ -230,8 +236,11 @@ gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_v
             return GH_ERR_MALFORMED;
         }
         /* JSON_ALLOW_NUL lets \u0000 through to the schema check, which refuses it with 422. */
+        unsigned long failures = gh_mem_thread_failures();
         root =
             json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+        if (!root && gh_mem_thread_failures() != failures)
+            return GH_ERR_NOMEM; /* not the client's fault: 503, not 400 */
         if (!root) {
             *out_detail = "The body is not valid JSON (or not UTF-8, or has a duplicated key).";
             return GH_ERR_MALFORMED;
@@ -331,9 +340,13 @@ gh_err gh_http_form_decode(const char *body, size_t len, size_t max_value, json_
                 goto out;
             if (json_object_get(obj, p))
                 goto out; /* RFC 6749 §3.2: parameters must not be repeated */
+            unsigned long failures = gh_mem_thread_failures();
             json_t *s = json_stringn(val, vlen);
-            if (!s) /* not UTF-8 */
+            if (!s) { /* not UTF-8, or out of memory */
+                if (gh_mem_thread_failures() != failures)
+                    rc = GH_ERR_NOMEM;
                 goto out;
+            }
             if (json_object_set_new(obj, p, s) != 0) {
                 rc = GH_ERR_NOMEM;
                 goto out;

@@ -98,6 +98,8 @@ void gh_http_reply_problem(struct gh_http_req *req, unsigned status, const char 
     if (o && extra)
         json_object_update_missing(o, extra);
     json_decref(extra);
+    if (!o)
+        status = 503; /* no body for the intended answer: the fixed 503 one (server.c) */
     if (status == 503 || status == 429)
         gh_http_add_header(req, "Retry-After", "1");
     set_reply(req, status, o, true);

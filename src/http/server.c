@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "http/tls.h"
 #include "core/mem.h"
 #include "http/clientaddr.h"
 #include "http/internal.h"
@@ -34,6 +35,7 @@ struct gh_http_server {
     void *app;
     struct gh_http_options opt;
     uint16_t port;
+    bool tls;
     atomic_long in_flight;
 };
 
@@ -159,6 +161,16 @@ static const struct gh_route *route_find(struct gh_http_server *srv, const char 
     return hit;
 }
 
+/* The answer when not even the problem body can be allocated (no request id: it may not
+ * exist either). */
+static const char unavailable_body[] =
+    "{\"type\":\"urn:gatehouse:problem:unavailable\",\"title\":\"Service temporarily "
+    "unavailable\",\"status\":503}";
+
+/* *con_cls of a connection whose request structure could not be allocated: it was answered
+ * with the fixed 503 at once; later callbacks only drop its body. */
+static char nomem_request;
+
 static enum MHD_Result queue_reply(struct gh_http_req *req)
 {
     /* Most bodies fit a stack buffer: encode there (no growing heap buffer) and let MHD copy. */
@@ -166,6 +178,10 @@ static enum MHD_Result queue_reply(struct gh_http_req *req)
     char *text = NULL;
     size_t len = 0;
     enum MHD_ResponseMemoryMode mode = MHD_RESPMEM_PERSISTENT;
+    /* A client error decided while an allocation failed may be wrong (a token that could not
+     * be parsed, a field lost on the way): the honest answer is "unavailable, retry". */
+    if (req->status >= 400 && req->status < 500 && gh_mem_scope_failures(&req->mem) > 0)
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
     if (req->asset) {
         text = (char *)(uintptr_t)req->asset->data; /* PERSISTENT: never written or freed */
         len = req->asset->len;
@@ -188,8 +204,17 @@ static enum MHD_Result queue_reply(struct gh_http_req *req)
             json_decref(req->reply_body);
             req->reply_body = NULL;
             req->status = 503;
+            req->problem = true;
             len = 0;
         }
+    }
+    bool fallback = !text && req->problem;
+    if (fallback) {
+        /* The problem body could not be built (allocation failed): the fixed 503 text. */
+        text = (char *)(uintptr_t)unavailable_body;
+        len = sizeof unavailable_body - 1;
+        mode = MHD_RESPMEM_PERSISTENT;
+        req->status = 503;
     }
     struct MHD_Response *resp =
         text ? MHD_create_response_from_buffer(len, text, mode)
@@ -200,6 +225,18 @@ static enum MHD_Result queue_reply(struct gh_http_req *req)
         return MHD_NO;
     }
     gh_http_apply_headers(req, resp);
+    if (fallback) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
+        MHD_add_response_header(resp, "Retry-After", "1");
+    }
+    if (req->mem.armed_n > 0) {
+        /* "not-fired; allocations=K": the request made only K allocations so far. */
+        char v[64] = "fired";
+        if (!gh_mem_scope_has_fired(&req->mem))
+            snprintf(v, sizeof v, "not-fired; allocations=%ld",
+                     gh_mem_scope_allocations(&req->mem));
+        MHD_add_response_header(resp, GH_HTTP_TEST_ALLOC_FAIL, v);
+    }
     enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
     MHD_destroy_response(resp);
     req->replied = true;
@@ -424,18 +461,56 @@ static void log_request(struct gh_http_req *req)
                      "client", addr));
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+/* The request structure itself could not be allocated: the fixed 503, without a request. */
+static enum MHD_Result reply_nomem_early(struct MHD_Connection *conn,
+                                         const struct gh_mem_scope *early, void **con_cls)
 {
-    (void)version;
-    struct gh_http_server *srv = cls;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        sizeof unavailable_body - 1, (void *)(uintptr_t)unavailable_body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Retry-After", "1");
+    if (early->armed_n > 0)
+        MHD_add_response_header(resp, GH_HTTP_TEST_ALLOC_FAIL,
+                                gh_mem_scope_has_fired(early) ? "fired" : "not-fired");
+    enum MHD_Result r = MHD_queue_response(conn, 503, resp);
+    MHD_destroy_response(resp);
+    *con_cls = &nomem_request;
+    return r;
+}
+
+/* GATEHOUSE_TEST_ALLOC_FAIL: does this request ask for its Nth allocation to fail? */
+static long test_fault_requested(struct MHD_Connection *conn)
+{
+    if (!gh_mem_test_alloc_fail_enabled())
+        return 0;
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, GH_HTTP_TEST_ALLOC_FAIL);
+    if (!v)
+        return 0;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    return end && end != v && *end == '\0' && n > 0 && n <= 100000000 ? n : 0;
+}
+
+static enum MHD_Result handle_request(struct gh_http_server *srv, struct MHD_Connection *conn,
+                                      const char *url, const char *method, const char *upload_data,
+                                      size_t *upload_data_size, void **con_cls,
+                                      struct gh_mem_scope *early)
+{
     struct gh_http_req *req = *con_cls;
 
     if (!req) {
         req = gh_calloc(1, sizeof *req);
         if (!req)
-            return MHD_NO;
+            return reply_nomem_early(conn, early, con_cls);
+        /* From here on the request's own scope counts (and carries an armed test fault on). */
+        req->mem.armed_n = early->armed_n;
+        atomic_store(&req->mem.countdown, atomic_load(&early->countdown));
+        atomic_store(&req->mem.fired, atomic_load(&early->fired));
+        gh_mem_scope_bind(&req->mem);
         atomic_fetch_add(&srv->in_flight, 1);
         req->srv = srv;
         req->conn = conn;
@@ -461,8 +536,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         resolve_client(srv, req);
         *con_cls = req;
         if (!req->path) {
-            req->status = 503;
-            return MHD_NO;
+            gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+            return queue_reply(req);
         }
         /* Refuse an announced oversize body before reading any of it. */
         const char *cl =
@@ -500,8 +575,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req->body) {
             req->body = gh_malloc(req->max_body + 1);
             if (!req->body) {
+                /* libmicrohttpd takes no response in the middle of an upload: drop the rest
+                 * and answer once it has arrived (as for an oversize chunked body). */
                 gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
-                return queue_reply(req);
+                req->discarded = req->body_len + n;
+                return MHD_YES;
             }
         }
         memcpy(req->body + req->body_len, upload_data, n);
@@ -526,19 +604,51 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return queue_reply(req);
 }
 
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    if (*con_cls == &nomem_request) {
+        *upload_data_size = 0; /* answered already: drop the body */
+        return MHD_YES;
+    }
+    struct gh_http_req *req = *con_cls;
+    struct gh_mem_scope early;
+    memset(&early, 0, sizeof early);
+    if (req) {
+        gh_mem_scope_bind(&req->mem);
+    } else {
+        long n = test_fault_requested(conn);
+        if (n > 0)
+            gh_mem_scope_arm(&early, n);
+        gh_mem_scope_bind(&early); /* the request structure itself is allocated in it */
+    }
+    enum MHD_Result r =
+        handle_request(cls, conn, url, method, upload_data, upload_data_size, con_cls, &early);
+    gh_mem_scope_bind(NULL);
+    return r;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
     (void)toe;
+    if (*con_cls == &nomem_request) {
+        *con_cls = NULL;
+        return;
+    }
     struct gh_http_req *req = *con_cls;
     if (!req)
         return;
+    gh_mem_scope_bind(&req->mem);
     if (req->replied) {
         count_request(req->srv, req);
         log_request(req);
     }
+    gh_mem_scope_bind(NULL);
     struct gh_http_server *srv = req->srv;
     req_free(req);
     atomic_fetch_sub(&srv->in_flight, 1);
@@ -612,16 +722,23 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"
         "+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"
         "-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE";
+    /* The certificate comes from a callback so that SIGHUP can replace it (http/tls.c). */
     struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opt->tls_cert_pem},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opt->tls_key_pem},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities},
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, gh_http_tls_callback()},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)tls_priorities},
         {MHD_OPTION_END, 0, NULL},
     };
-    if (opt->tls_cert_pem)
+    if (opt->tls_cert_pem) {
+        if (gh_http_tls_load(opt->tls_cert_pem, opt->tls_key_pem) != GH_OK) {
+            gh_free(srv->rm);
+            gh_free(srv);
+            return GH_ERR_CONFIG;
+        }
         flags |= MHD_USE_TLS;
-    else
+        srv->tls = true;
+    } else {
         tls_opts[0].option = MHD_OPTION_END;
+    }
     srv->daemon = MHD_start_daemon(
         flags, opt->port, NULL, NULL, on_request, srv,
         /* the logger must come first, or early messages go to stderr as plain text */
@@ -631,6 +748,8 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(8 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->daemon) {
+        if (opt->tls_cert_pem)
+            gh_http_tls_free();
         gh_free(srv->rm);
         gh_free(srv);
         return GH_ERR_IO;
@@ -665,8 +784,17 @@ void gh_http_stop(struct gh_http_server *srv)
     if (!srv)
         return;
     MHD_stop_daemon(srv->daemon);
+    if (srv->tls)
+        gh_http_tls_free();
     gh_free(srv->rm);
     gh_free(srv);
+}
+
+gh_err gh_http_reload_tls(struct gh_http_server *srv, const char *cert_pem, const char *key_pem)
+{
+    if (!srv || !srv->tls)
+        return GH_ERR_CONFIG;
+    return gh_http_tls_load(cert_pem, key_pem);
 }
 
 void gh_http_suspend(struct gh_http_req *req)

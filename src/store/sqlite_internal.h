@@ -11,6 +11,9 @@
 #include <pthread.h>
 
 #include "store/store.h"
+#include "store/store_audit.h"
+#include "store/store_backend.h"
+#include "store/store_maintenance.h"
 
 #define POOL_SIZE 8
 #define EXTRA_STMTS 48
@@ -30,13 +33,17 @@ struct conn {
     bool busy;
 };
 
-struct gh_store {
+struct gh_sqlite_store {
+    struct gh_store base;    /* first: the store.c view (ops) */
     _Atomic uint64_t *epoch; /* shared mapping of "<db>-epoch" */
     struct conn conns[POOL_SIZE];
     pthread_mutex_t lock;
     pthread_cond_t cond;
     char path[4096];
 };
+
+/* The SQLite store behind a gh_store whose ops are SQLite's. */
+#define SQ(s) ((struct gh_sqlite_store *)(s))
 
 /* Take a connection from the pool (waits when all are busy) / give it back. */
 struct conn *gh_sqlite_acquire(struct gh_store *s);
@@ -53,5 +60,17 @@ void gh_sqlite_rollback(struct conn *c);
 void gh_sqlite_copy_col(sqlite3_stmt *st, int col, char *dst, size_t size);
 gh_err gh_sqlite_map_rc(int rc);
 void gh_sqlite_log(sqlite3 *db, int rc, const char *what);
+
+/* store_sqlite_audit.c: the audit operations of the SQLite ops table. */
+gh_err gh_sqlite_audit_append(struct gh_store *s, struct gh_audit_row *row, gh_audit_seal_fn seal,
+                              void *ctx);
+gh_err gh_sqlite_audit_tail(struct gh_store *s, int64_t *out_seq,
+                            char out_hash[GH_AUDIT_HASH_HEX + 1]);
+gh_err gh_sqlite_audit_last_checkpoint(struct gh_store *s, int64_t *out_seq);
+gh_err gh_sqlite_audit_checkpoint_insert(struct gh_store *s, const struct gh_audit_mark *cp);
+gh_err gh_sqlite_audit_read(struct gh_store *s, const struct gh_audit_reader *r);
+gh_err gh_sqlite_audit_first_seq_at_or_after(struct gh_store *s, int64_t ts, int64_t *out_seq);
+gh_err gh_sqlite_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now,
+                                    gh_audit_sign_fn sign, void *ctx, int64_t *out_deleted);
 
 #endif

@@ -19,7 +19,9 @@ struct gh_store;
 #define GH_HASH_TEXT_MAX 255
 #define GH_TOKEN_HASH_HEX 64 /* keyed BLAKE2b-256 as lowercase hex */
 
-/* Open a database by URL (`sqlite:PATH`). Does not migrate. */
+/* Open a database by URL: `sqlite:PATH`, or a libpq URI `postgresql://…` / `postgres://…` (a
+ * secret: never logged). GH_ERR_CONFIG for any other scheme; GH_ERR_STORE when PostgreSQL cannot
+ * be reached. Does not migrate. */
 GH_MUST_USE gh_err gh_store_open(const char *url, struct gh_store **out);
 void gh_store_free(struct gh_store *s);
 
@@ -66,22 +68,26 @@ GH_MUST_USE gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh
  * login budgets; the wrapped data key goes with the row — crypto-shredding) in one transaction,
  * append the id to the erasure ledger beside the database ("<db>-erasures", fsynced: a restored
  * backup re-applies it), bump the revocation epoch, then checkpoint and truncate the WAL.
- * GH_ERR_NOT_FOUND when there is no such user. */
+ * PostgreSQL: the delete and the epoch bump in one transaction, no ledger file (restores are the
+ * operator's: docs/deployment.md). GH_ERR_NOT_FOUND when there is no such user. */
 GH_MUST_USE gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now);
-/* Ids in the erasure ledger kept beside the database file db_path ("<db>-erasures"), for
+/* Ids in the erasure ledger kept beside the SQLite database file db_path ("<db>-erasures"), for
  * re-applying after a restore: cb is called for each. */
 GH_MUST_USE gh_err gh_store_erasure_ledger_at(
     const char *db_path, void (*cb)(const char *user_id, int64_t at, void *ctx), void *ctx);
-/* PRAGMA integrity_check says "ok"? GH_ERR_STORE otherwise. */
+/* PRAGMA integrity_check says "ok"? GH_ERR_STORE otherwise. PostgreSQL: the server answers. */
 GH_MUST_USE gh_err gh_store_integrity_ok(struct gh_store *s);
 /* Delete a user row without touching the ledger (re-applying the ledger to a restored copy). */
 GH_MUST_USE gh_err gh_store_user_purge(struct gh_store *s, const char *user_id);
-/* A consistent online snapshot without free pages (VACUUM INTO) at path (must not exist). */
+/* A consistent online snapshot without free pages (VACUUM INTO) at path (must not exist).
+ * SQLite only: PostgreSQL answers GH_ERR_CONFIG (use pg_dump, docs/deployment.md). */
 GH_MUST_USE gh_err gh_store_snapshot(struct gh_store *s, const char *path);
-/* The database file's path (for files kept beside it), e.g. "var/gatehouse.db". */
+/* The database file's path (for files kept beside it), e.g. "var/gatehouse.db"; "" for
+ * PostgreSQL, which has no file. */
 const char *gh_store_path(struct gh_store *s);
 /* Copy the WAL into the database and truncate it (after rewriting or deleting personal data, so
- * that no old page image keeps a plaintext or erased copy). */
+ * that no old page image keeps a plaintext or erased copy). PostgreSQL: GH_OK, nothing to do
+ * (its WAL and dead rows are recycled by the server's checkpoints and vacuum). */
 GH_MUST_USE gh_err gh_store_checkpoint(struct gh_store *s);
 /* Every user row (sealed), in id order, to cb; stops at the first error cb returns. */
 GH_MUST_USE gh_err gh_store_users_each(struct gh_store *s,
@@ -235,7 +241,9 @@ GH_MUST_USE gh_err gh_store_throttle_clear_user(struct gh_store *s, const char *
  * session revoked, a password change, a refresh-token replay, a key withdrawn or retired).
  * Caches of authentication decisions stamp entries with it and drop them when it moves. For
  * SQLite it lives in a small shared mapping beside the database file ("<db>-epoch"), so it costs
- * one memory load to read. */
+ * one memory load to read. For PostgreSQL it is a counter row bumped with each revocation: the
+ * process that committed it sees the change at once, every other one within ~200 ms (the value
+ * is cached and re-read at most that often; see store_pg.c). */
 uint64_t gh_store_epoch(struct gh_store *s);
 
 /* Master-key rotation: visit every wrapped secret (working keys, user data keys; signing keys

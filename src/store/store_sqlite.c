@@ -20,6 +20,7 @@
 #include "store/migrations.h"
 #include "store/sqlite_internal.h"
 #include "store/store.h"
+#include "store/store_backend.h"
 #include "core/banned.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -184,7 +185,7 @@ static gh_err run_script(sqlite3 *db, const char *sql)
     return GH_OK;
 }
 
-static gh_err conn_open(struct gh_store *s, struct conn *c)
+static gh_err conn_open(struct gh_sqlite_store *s, struct conn *c)
 {
     int rc = sqlite3_open_v2(s->path, &c->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
@@ -204,7 +205,7 @@ static gh_err conn_open(struct gh_store *s, struct conn *c)
 }
 
 /* Map "<db>-epoch" (created 0600 on first use) shared between every process of this database. */
-static gh_err epoch_map(struct gh_store *s)
+static gh_err epoch_map(struct gh_sqlite_store *s)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s-epoch", s->path);
@@ -227,22 +228,24 @@ static gh_err epoch_map(struct gh_store *s)
 /* Called after a commit that may refuse tokens accepted before it. */
 static void epoch_bump(struct gh_store *s)
 {
-    atomic_fetch_add(s->epoch, 1);
+    atomic_fetch_add(SQ(s)->epoch, 1);
 }
 
-uint64_t gh_store_epoch(struct gh_store *s)
+static uint64_t sq_epoch(struct gh_store *s)
 {
-    return atomic_load(s->epoch);
+    return atomic_load(SQ(s)->epoch);
 }
 
-gh_err gh_store_open(const char *url, struct gh_store **out)
+static const struct gh_store_ops sqlite_ops;
+static void sq_free(struct gh_store *gs);
+
+gh_err gh_sqlite_open(const char *path, struct gh_store **out)
 {
-    if (strncmp(url, "sqlite:", 7) != 0)
-        return GH_ERR_CONFIG;
-    struct gh_store *s = gh_calloc(1, sizeof *s);
+    struct gh_sqlite_store *s = gh_calloc(1, sizeof *s);
     if (!s)
         return GH_ERR_NOMEM;
-    int n = snprintf(s->path, sizeof s->path, "%s", url + 7);
+    s->base.ops = &sqlite_ops;
+    int n = snprintf(s->path, sizeof s->path, "%s", path);
     if (n <= 0 || (size_t)n >= sizeof s->path) {
         gh_free(s);
         return GH_ERR_CONFIG;
@@ -263,24 +266,25 @@ gh_err gh_store_open(const char *url, struct gh_store **out)
     }
     gh_err erc = epoch_map(s);
     if (erc != GH_OK) {
-        gh_store_free(s);
+        sq_free(&s->base);
         return erc;
     }
     for (int i = 0; i < POOL_SIZE; i++) {
         gh_err rc = conn_open(s, &s->conns[i]);
         if (rc != GH_OK) {
-            gh_store_free(s);
+            sq_free(&s->base);
             return rc;
         }
     }
-    *out = s;
+    *out = &s->base;
     return GH_OK;
 }
 
-void gh_store_free(struct gh_store *s)
+static void sq_free(struct gh_store *gs)
 {
-    if (!s)
+    if (!gs)
         return;
+    struct gh_sqlite_store *s = SQ(gs);
     for (int i = 0; i < POOL_SIZE; i++) {
         for (int j = 0; j < S_COUNT; j++)
             sqlite3_finalize(s->conns[i].stmts[j]);
@@ -295,8 +299,9 @@ void gh_store_free(struct gh_store *s)
     gh_free(s);
 }
 
-static struct conn *acquire(struct gh_store *s)
+static struct conn *acquire(struct gh_store *gs)
 {
+    struct gh_sqlite_store *s = SQ(gs);
     pthread_mutex_lock(&s->lock);
     for (;;) {
         for (int i = 0; i < POOL_SIZE; i++) {
@@ -310,8 +315,9 @@ static struct conn *acquire(struct gh_store *s)
     }
 }
 
-static void release(struct gh_store *s, struct conn *c)
+static void release(struct gh_store *gs, struct conn *c)
 {
+    struct gh_sqlite_store *s = SQ(gs);
     pthread_mutex_lock(&s->lock);
     c->busy = false;
     pthread_cond_signal(&s->cond);
@@ -404,7 +410,7 @@ static gh_err exec_text1(struct gh_store *s, const char *literal_sql, const char
     return rc;
 }
 
-gh_err gh_store_migrate(struct gh_store *s, int *out_applied)
+static gh_err sq_migrate(struct gh_store *s, int *out_applied)
 {
     struct conn *c = acquire(s);
     gh_err rc = run_script(c->db, "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -464,7 +470,7 @@ out:
     return rc;
 }
 
-gh_err gh_store_schema_version(struct gh_store *s, int *out)
+static gh_err sq_schema_version(struct gh_store *s, int *out)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -479,7 +485,7 @@ gh_err gh_store_schema_version(struct gh_store *s, int *out)
     return rc;
 }
 
-gh_err gh_store_ping(struct gh_store *s)
+static gh_err sq_ping(struct gh_store *s)
 {
     struct conn *c = acquire(s);
     sqlite3_stmt *st = stmt(c, S_PING);
@@ -508,7 +514,7 @@ static gh_err user_insert_on(struct conn *c, const struct gh_user *u)
     return exec_done(c, st, "user insert");
 }
 
-gh_err gh_store_user_insert(struct gh_store *s, const struct gh_user *u)
+static gh_err sq_user_insert(struct gh_store *s, const struct gh_user *u)
 {
     struct conn *c = acquire(s);
     gh_err rc = user_insert_on(c, u);
@@ -516,8 +522,8 @@ gh_err gh_store_user_insert(struct gh_store *s, const struct gh_user *u)
     return rc;
 }
 
-gh_err gh_store_users_insert_all(struct gh_store *s, const struct gh_user *users, size_t n,
-                                 size_t *out_failed)
+static gh_err sq_users_insert_all(struct gh_store *s, const struct gh_user *users, size_t n,
+                                  size_t *out_failed)
 {
     struct conn *c = acquire(s);
     gh_err rc;
@@ -577,13 +583,13 @@ static gh_err user_query(struct gh_store *s, enum stmt_id id, const char *key, s
     return rc;
 }
 
-gh_err gh_store_user_get(struct gh_store *s, const char *id, struct gh_user *out)
+static gh_err sq_user_get(struct gh_store *s, const char *id, struct gh_user *out)
 {
     return user_query(s, S_USER_GET, id, out);
 }
 
-gh_err gh_store_user_find_by_email_key(struct gh_store *s, const char *email_key,
-                                       struct gh_user *out)
+static gh_err sq_user_find_by_email_key(struct gh_store *s, const char *email_key,
+                                        struct gh_user *out)
 {
     return user_query(s, S_USER_BY_EMAIL, email_key, out);
 }
@@ -593,9 +599,9 @@ static gh_err changes_or_not_found(struct conn *c)
     return sqlite3_changes(c->db) > 0 ? GH_OK : GH_ERR_NOT_FOUND;
 }
 
-gh_err gh_store_user_set_password(struct gh_store *s, const char *user_id, const char *hash,
-                                  int64_t now, bool revoke_other_sessions,
-                                  const char *keep_session_id)
+static gh_err sq_user_set_password(struct gh_store *s, const char *user_id, const char *hash,
+                                   int64_t now, bool revoke_other_sessions,
+                                   const char *keep_session_id)
 {
     struct conn *c = acquire(s);
     gh_err rc;
@@ -633,7 +639,7 @@ out:
     return rc;
 }
 
-gh_err gh_store_user_set_admin(struct gh_store *s, const char *user_id, bool admin)
+static gh_err sq_user_set_admin(struct gh_store *s, const char *user_id, bool admin)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -652,8 +658,8 @@ gh_err gh_store_user_set_admin(struct gh_store *s, const char *user_id, bool adm
     return rc;
 }
 
-gh_err gh_store_user_sessions_revoke(struct gh_store *s, const char *user_id, const char *reason,
-                                     int64_t now, long *out_n)
+static gh_err sq_user_sessions_revoke(struct gh_store *s, const char *user_id, const char *reason,
+                                      int64_t now, long *out_n)
 {
     struct conn *c = acquire(s);
     gh_err rc;
@@ -699,11 +705,6 @@ out:
 
 /* ---- sessions and refresh tokens ---- */
 
-bool gh_session_is_active(const struct gh_session *ss, int64_t now, int64_t idle_timeout)
-{
-    return ss->revoked_at == 0 && now < ss->expires_at && now < ss->last_used_at + idle_timeout;
-}
-
 static void read_session(sqlite3_stmt *st, struct gh_session *ss)
 {
     memset(ss, 0, sizeof *ss);
@@ -726,8 +727,8 @@ static gh_err insert_refresh(struct conn *c, const char *hash, const char *sessi
     return exec_done(c, st, "refresh insert");
 }
 
-gh_err gh_store_session_create(struct gh_store *s, const struct gh_session *ss,
-                               const char *refresh_hash, const char *new_password_hash)
+static gh_err sq_session_create(struct gh_store *s, const struct gh_session *ss,
+                                const char *refresh_hash, const char *new_password_hash)
 {
     struct conn *c = acquire(s);
     gh_err rc;
@@ -820,9 +821,9 @@ static gh_err refresh_get_on(struct conn *c, const char *hash, char sid[GH_ID_LE
     return rc;
 }
 
-gh_err gh_store_refresh_rotate(struct gh_store *s, const char *old_hash, const char *new_hash,
-                               int64_t now, int64_t idle_timeout, enum gh_rotate_result *out,
-                               struct gh_session *out_session)
+static gh_err sq_refresh_rotate(struct gh_store *s, const char *old_hash, const char *new_hash,
+                                int64_t now, int64_t idle_timeout, enum gh_rotate_result *out,
+                                struct gh_session *out_session)
 {
     struct conn *c = acquire(s);
     char sid[GH_ID_LEN + 1];
@@ -892,7 +893,7 @@ out:
     return rc;
 }
 
-gh_err gh_store_session_get(struct gh_store *s, const char *id, struct gh_session *out)
+static gh_err sq_session_get(struct gh_store *s, const char *id, struct gh_session *out)
 {
     struct conn *c = acquire(s);
     gh_err rc = session_get_on(c, id, out);
@@ -900,8 +901,8 @@ gh_err gh_store_session_get(struct gh_store *s, const char *id, struct gh_sessio
     return rc;
 }
 
-gh_err gh_store_session_revoke(struct gh_store *s, const char *id, const char *user_id,
-                               const char *reason, int64_t now)
+static gh_err sq_session_revoke(struct gh_store *s, const char *id, const char *user_id,
+                                const char *reason, int64_t now)
 {
     struct conn *c = acquire(s);
     struct gh_session ss;
@@ -926,8 +927,8 @@ out:
     return rc;
 }
 
-gh_err gh_store_session_by_refresh(struct gh_store *s, const char *refresh_hash,
-                                   struct gh_session *out)
+static gh_err sq_session_by_refresh(struct gh_store *s, const char *refresh_hash,
+                                    struct gh_session *out)
 {
     struct conn *c = acquire(s);
     char sid[GH_ID_LEN + 1];
@@ -963,9 +964,9 @@ static gh_err read_sessions(struct conn *c, sqlite3_stmt *st, size_t max, const 
     return GH_OK;
 }
 
-gh_err gh_store_sessions_list(struct gh_store *s, const char *user_id, int64_t now,
-                              int64_t idle_timeout, size_t max, struct gh_session **out,
-                              size_t *out_n)
+static gh_err sq_sessions_list(struct gh_store *s, const char *user_id, int64_t now,
+                               int64_t idle_timeout, size_t max, struct gh_session **out,
+                               size_t *out_n)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -981,8 +982,8 @@ gh_err gh_store_sessions_list(struct gh_store *s, const char *user_id, int64_t n
     return rc;
 }
 
-gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason, int64_t now,
-                                    long *out_n)
+static gh_err sq_sessions_revoke_all(struct gh_store *s, const char *reason, int64_t now,
+                                     long *out_n)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1000,9 +1001,9 @@ gh_err gh_store_sessions_revoke_all(struct gh_store *s, const char *reason, int6
     return rc;
 }
 
-gh_err gh_store_access_check(struct gh_store *s, const char *sid, const char *kid,
-                             struct gh_session *out, struct gh_user *out_user,
-                             bool *out_key_revoked)
+static gh_err sq_access_check(struct gh_store *s, const char *sid, const char *kid,
+                              struct gh_session *out, struct gh_user *out_user,
+                              bool *out_key_revoked)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1064,7 +1065,7 @@ static gh_err throttle_get_on(struct conn *c, const char *subject, struct gh_thr
     return rc;
 }
 
-gh_err gh_store_throttle_get(struct gh_store *s, const char *subject, struct gh_throttle *out)
+static gh_err sq_throttle_get(struct gh_store *s, const char *subject, struct gh_throttle *out)
 {
     struct conn *c = acquire(s);
     gh_err rc = throttle_get_on(c, subject, out);
@@ -1072,9 +1073,9 @@ gh_err gh_store_throttle_get(struct gh_store *s, const char *subject, struct gh_
     return rc;
 }
 
-gh_err gh_store_throttle_fail(struct gh_store *s, const char *subject, const char *user_id,
-                              int64_t now, const struct gh_lockout_policy *p,
-                              struct gh_throttle *out, bool *out_locked_now)
+static gh_err sq_throttle_fail(struct gh_store *s, const char *subject, const char *user_id,
+                               int64_t now, const struct gh_lockout_policy *p,
+                               struct gh_throttle *out, bool *out_locked_now)
 {
     struct conn *c = acquire(s);
     struct gh_throttle t;
@@ -1124,13 +1125,13 @@ out:
     return rc;
 }
 
-gh_err gh_store_throttle_clear(struct gh_store *s, const char *subject)
+static gh_err sq_throttle_clear(struct gh_store *s, const char *subject)
 {
     return exec_text1(s, "DELETE FROM login_throttle WHERE subject = ?1", subject,
                       "throttle clear");
 }
 
-gh_err gh_store_throttle_clear_user(struct gh_store *s, const char *user_id, long *out_n)
+static gh_err sq_throttle_clear_user(struct gh_store *s, const char *user_id, long *out_n)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1147,7 +1148,7 @@ gh_err gh_store_throttle_clear_user(struct gh_store *s, const char *user_id, lon
 
 /* ---- keys ---- */
 
-gh_err gh_store_keys_list(struct gh_store *s, struct gh_stored_key **out, size_t *out_n)
+static gh_err sq_keys_list(struct gh_store *s, struct gh_stored_key **out, size_t *out_n)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1213,7 +1214,7 @@ static gh_err bump_on(struct conn *c, const char *name)
     return exec_done(c, st, "counter bump");
 }
 
-gh_err gh_store_key_insert(struct gh_store *s, const struct gh_stored_key *k)
+static gh_err sq_key_insert(struct gh_store *s, const struct gh_stored_key *k)
 {
     struct conn *c = acquire(s);
     gh_err rc;
@@ -1241,8 +1242,8 @@ out:
     return rc;
 }
 
-gh_err gh_store_key_mark(struct gh_store *s, const char *kid, int64_t retired_at,
-                         int64_t revoked_at)
+static gh_err sq_key_mark(struct gh_store *s, const char *kid, int64_t retired_at,
+                          int64_t revoked_at)
 {
     struct conn *c = acquire(s);
     gh_err rc;
@@ -1284,7 +1285,7 @@ out:
     return rc;
 }
 
-gh_err gh_store_key_rewrap(struct gh_store *s, const char *kid, const char *wrapped)
+static gh_err sq_key_rewrap(struct gh_store *s, const char *kid, const char *wrapped)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1319,8 +1320,8 @@ static gh_err wk_get_on(struct conn *c, const char *name, char out[GH_HASH_TEXT_
     return rc;
 }
 
-gh_err gh_store_wrapped_key_get(struct gh_store *s, const char *name,
-                                char out[GH_HASH_TEXT_MAX + 1])
+static gh_err sq_wrapped_key_get(struct gh_store *s, const char *name,
+                                 char out[GH_HASH_TEXT_MAX + 1])
 {
     struct conn *c = acquire(s);
     gh_err rc = wk_get_on(c, name, out);
@@ -1328,8 +1329,8 @@ gh_err gh_store_wrapped_key_get(struct gh_store *s, const char *name,
     return rc;
 }
 
-gh_err gh_store_wrapped_key_put_if_absent(struct gh_store *s, const char *name, const char *text,
-                                          int64_t now, char out[GH_HASH_TEXT_MAX + 1])
+static gh_err sq_wrapped_key_put_if_absent(struct gh_store *s, const char *name, const char *text,
+                                           int64_t now, char out[GH_HASH_TEXT_MAX + 1])
 {
     struct conn *c = acquire(s);
     gh_err rc;
@@ -1354,7 +1355,7 @@ out:
     return rc;
 }
 
-gh_err gh_store_counter_get(struct gh_store *s, const char *name, int64_t *out)
+static gh_err sq_counter_get(struct gh_store *s, const char *name, int64_t *out)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1457,7 +1458,7 @@ void gh_sqlite_log(sqlite3 *db, int rc, const char *what)
 
 /* ---- personal data written before encryption (migration 0004) ---- */
 
-gh_err gh_store_users_legacy(struct gh_store *s, size_t max, struct gh_user **out, size_t *out_n)
+static gh_err sq_users_legacy(struct gh_store *s, size_t max, struct gh_user **out, size_t *out_n)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1500,7 +1501,7 @@ out:
     return rc;
 }
 
-gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh_user *u)
+static gh_err sq_user_seal_legacy(struct gh_store *s, const struct gh_user *u)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1519,7 +1520,7 @@ gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh_user *u)
     return rc;
 }
 
-gh_err gh_store_checkpoint(struct gh_store *s)
+static gh_err sq_checkpoint(struct gh_store *s)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1542,7 +1543,7 @@ gh_err gh_store_checkpoint(struct gh_store *s)
 static gh_err ledger_append(struct gh_store *s, const char *user_id, int64_t now)
 {
     char path[4200], line[64];
-    snprintf(path, sizeof path, "%s-erasures", s->path);
+    snprintf(path, sizeof path, "%s-erasures", SQ(s)->path);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return GH_ERR_IO;
@@ -1553,13 +1554,13 @@ static gh_err ledger_append(struct gh_store *s, const char *user_id, int64_t now
     return (w == n && sync_rc == 0) ? GH_OK : GH_ERR_IO;
 }
 
-gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now)
+static gh_err sq_user_erase(struct gh_store *s, const char *user_id, int64_t now)
 {
     /* Only ids that exist reach the ledger (an operator's typo must not be recorded). Then the
      * ledger first: if we crash between the two, a restore re-erases a user that the database
      * may still hold — never the other way round. */
     struct gh_user u;
-    gh_err rc = gh_store_user_get(s, user_id, &u);
+    gh_err rc = sq_user_get(s, user_id, &u);
     sodium_memzero(&u, sizeof u);
     if (rc == GH_OK)
         rc = ledger_append(s, user_id, now);
@@ -1581,7 +1582,7 @@ gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now)
     /* secure_delete zeroed the freed cells; push those pages out of the WAL too. A reader
      * holding an old snapshot can delay it: retry briefly, then leave it to the next one. */
     for (int i = 0; i < 20; i++) {
-        if (gh_store_checkpoint(s) == GH_OK)
+        if (sq_checkpoint(s) == GH_OK)
             break;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -1610,8 +1611,8 @@ gh_err gh_store_erasure_ledger_at(const char *db_path,
     return GH_OK;
 }
 
-gh_err gh_store_sessions_all(struct gh_store *s, const char *user_id, size_t max,
-                             struct gh_session **out, size_t *out_n)
+static gh_err sq_sessions_all(struct gh_store *s, const char *user_id, size_t max,
+                              struct gh_session **out, size_t *out_n)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1678,7 +1679,7 @@ static gh_err rewrap_table(struct gh_store *s, const char *kind, const char *sel
     }
 }
 
-gh_err gh_store_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb, void *ctx, long *out_changed)
+static gh_err sq_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb, void *ctx, long *out_changed)
 {
     long changed = 0;
     gh_err rc = rewrap_table(s, "working-key",
@@ -1697,22 +1698,22 @@ gh_err gh_store_rewrap_all(struct gh_store *s, gh_store_rewrap_fn cb, void *ctx,
     return rc;
 }
 
-gh_err gh_store_user_purge(struct gh_store *s, const char *user_id)
+static gh_err sq_user_purge(struct gh_store *s, const char *user_id)
 {
     return exec_text1(s, "DELETE FROM users WHERE id = ?1", user_id, "user purge");
 }
 
-gh_err gh_store_snapshot(struct gh_store *s, const char *path)
+static gh_err sq_snapshot(struct gh_store *s, const char *path)
 {
     return exec_text1(s, "VACUUM INTO ?1", path, "snapshot");
 }
 
-const char *gh_store_path(struct gh_store *s)
+static const char *sq_path(struct gh_store *s)
 {
-    return s->path;
+    return SQ(s)->path;
 }
 
-gh_err gh_store_integrity_ok(struct gh_store *s)
+static gh_err sq_integrity_ok(struct gh_store *s)
 {
     struct conn *c = acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -1729,8 +1730,8 @@ gh_err gh_store_integrity_ok(struct gh_store *s)
     return rc;
 }
 
-gh_err gh_store_users_each(struct gh_store *s, gh_err (*cb)(struct gh_user *u, void *ctx),
-                           void *ctx)
+static gh_err sq_users_each(struct gh_store *s, gh_err (*cb)(struct gh_user *u, void *ctx),
+                            void *ctx)
 {
     char last[GH_ID_LEN + 1] = "";
     for (;;) {
@@ -1762,3 +1763,58 @@ gh_err gh_store_users_each(struct gh_store *s, gh_err (*cb)(struct gh_user *u, v
             return rc;
     }
 }
+
+/* ---- the backend table (store_backend.h) ---- */
+
+static const struct gh_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .epoch = sq_epoch,
+    .free = sq_free,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+    .ping = sq_ping,
+    .user_insert = sq_user_insert,
+    .users_insert_all = sq_users_insert_all,
+    .user_get = sq_user_get,
+    .user_find_by_email_key = sq_user_find_by_email_key,
+    .user_set_password = sq_user_set_password,
+    .user_set_admin = sq_user_set_admin,
+    .user_sessions_revoke = sq_user_sessions_revoke,
+    .session_create = sq_session_create,
+    .refresh_rotate = sq_refresh_rotate,
+    .session_get = sq_session_get,
+    .session_revoke = sq_session_revoke,
+    .session_by_refresh = sq_session_by_refresh,
+    .sessions_list = sq_sessions_list,
+    .sessions_revoke_all = sq_sessions_revoke_all,
+    .access_check = sq_access_check,
+    .throttle_get = sq_throttle_get,
+    .throttle_fail = sq_throttle_fail,
+    .throttle_clear = sq_throttle_clear,
+    .throttle_clear_user = sq_throttle_clear_user,
+    .keys_list = sq_keys_list,
+    .key_insert = sq_key_insert,
+    .key_mark = sq_key_mark,
+    .key_rewrap = sq_key_rewrap,
+    .wrapped_key_get = sq_wrapped_key_get,
+    .wrapped_key_put_if_absent = sq_wrapped_key_put_if_absent,
+    .counter_get = sq_counter_get,
+    .users_legacy = sq_users_legacy,
+    .user_seal_legacy = sq_user_seal_legacy,
+    .checkpoint = sq_checkpoint,
+    .user_erase = sq_user_erase,
+    .sessions_all = sq_sessions_all,
+    .rewrap_all = sq_rewrap_all,
+    .user_purge = sq_user_purge,
+    .snapshot = sq_snapshot,
+    .path = sq_path,
+    .integrity_ok = sq_integrity_ok,
+    .users_each = sq_users_each,
+    .audit_append = gh_sqlite_audit_append,
+    .audit_tail = gh_sqlite_audit_tail,
+    .audit_last_checkpoint = gh_sqlite_audit_last_checkpoint,
+    .audit_checkpoint_insert = gh_sqlite_audit_checkpoint_insert,
+    .audit_read = gh_sqlite_audit_read,
+    .audit_first_seq_at_or_after = gh_sqlite_audit_first_seq_at_or_after,
+    .audit_prune_before = gh_sqlite_audit_prune_before,
+};

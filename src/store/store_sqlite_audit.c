@@ -148,8 +148,8 @@ static gh_err read_begin(struct conn *c)
     return st ? gh_sqlite_exec(c, st, "audit read begin") : GH_ERR_STORE;
 }
 
-gh_err gh_store_audit_append(struct gh_store *s, struct gh_audit_row *row, gh_audit_seal_fn seal,
-                             void *ctx)
+gh_err gh_sqlite_audit_append(struct gh_store *s, struct gh_audit_row *row, gh_audit_seal_fn seal,
+                              void *ctx)
 {
     struct conn *c = gh_sqlite_acquire(s);
     sqlite3_stmt *st;
@@ -187,8 +187,8 @@ out:
     return rc;
 }
 
-gh_err gh_store_audit_tail(struct gh_store *s, int64_t *out_seq,
-                           char out_hash[GH_AUDIT_HASH_HEX + 1])
+gh_err gh_sqlite_audit_tail(struct gh_store *s, int64_t *out_seq,
+                            char out_hash[GH_AUDIT_HASH_HEX + 1])
 {
     struct conn *c = gh_sqlite_acquire(s);
     gh_err rc;
@@ -205,7 +205,7 @@ out:
     return rc;
 }
 
-gh_err gh_store_audit_last_checkpoint(struct gh_store *s, int64_t *out_seq)
+gh_err gh_sqlite_audit_last_checkpoint(struct gh_store *s, int64_t *out_seq)
 {
     struct conn *c = gh_sqlite_acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -227,7 +227,7 @@ gh_err gh_store_audit_last_checkpoint(struct gh_store *s, int64_t *out_seq)
     return rc;
 }
 
-gh_err gh_store_audit_checkpoint_insert(struct gh_store *s, const struct gh_audit_mark *cp)
+gh_err gh_sqlite_audit_checkpoint_insert(struct gh_store *s, const struct gh_audit_mark *cp)
 {
     struct conn *c = gh_sqlite_acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -284,7 +284,7 @@ static gh_err each_row(struct conn *c, sqlite3_stmt *st, const struct gh_audit_r
     return rc;
 }
 
-gh_err gh_store_audit_read(struct gh_store *s, const struct gh_audit_reader *r)
+gh_err gh_sqlite_audit_read(struct gh_store *s, const struct gh_audit_reader *r)
 {
     struct conn *c = gh_sqlite_acquire(s);
     struct gh_audit_mark a;
@@ -319,7 +319,7 @@ out:
 
 /* ---- store_maintenance.h ---- */
 
-gh_err gh_store_audit_first_seq_at_or_after(struct gh_store *s, int64_t ts, int64_t *out_seq)
+gh_err gh_sqlite_audit_first_seq_at_or_after(struct gh_store *s, int64_t ts, int64_t *out_seq)
 {
     struct conn *c = gh_sqlite_acquire(s);
     gh_err rc = GH_ERR_STORE;
@@ -342,8 +342,8 @@ gh_err gh_store_audit_first_seq_at_or_after(struct gh_store *s, int64_t ts, int6
     return rc;
 }
 
-gh_err gh_store_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now,
-                                   gh_audit_sign_fn sign, void *ctx, int64_t *out_deleted)
+gh_err gh_sqlite_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now,
+                                    gh_audit_sign_fn sign, void *ctx, int64_t *out_deleted)
 {
     struct conn *c = gh_sqlite_acquire(s);
     struct gh_audit_mark a, old;

@@ -192,7 +192,7 @@ static gh_err fail(scmp_filter_ctx ctx, char *err, const char *what)
     return GH_ERR_INTERNAL;
 }
 
-gh_err gh_sandbox_enter(char err[GH_SANDBOX_ERR_MAX])
+gh_err gh_sandbox_enter(bool net_client, char err[GH_SANDBOX_ERR_MAX])
 {
     if (!gh_sandbox_supported())
         return fail(NULL, err, "not available in a sanitizer build");
@@ -237,6 +237,20 @@ gh_err gh_sandbox_enter(char err[GH_SANDBOX_ERR_MAX])
     if (clone3 != __NR_SCMP_ERROR &&
         seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0) != 0)
         return fail(ctx, err, "cannot add the clone3 rule");
+    /* A networked database: client sockets (reconnects, DNS), never a listening one. */
+    if (net_client) {
+        static const int domains[] = {AF_INET, AF_INET6, AF_UNIX};
+        for (size_t i = 0; i < sizeof domains / sizeof domains[0]; i++)
+            if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+                                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)domains[i]),
+                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)) != 0 ||
+                seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+                                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)domains[i]),
+                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM)) != 0)
+                return fail(ctx, err, "cannot add the socket rules");
+        if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect), 0) != 0)
+            return fail(ctx, err, "cannot add the connect rule");
+    }
     /* Thread names only (libmicrohttpd names its threads as they start). */
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
                          SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)) != 0 ||

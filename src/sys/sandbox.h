@@ -26,8 +26,11 @@ GH_MUST_USE gh_err gh_sandbox_drop_privileges(uid_t uid, gid_t gid, const char *
                                               const char *const *data_files,
                                               char err[GH_SANDBOX_ERR_MAX]);
 
-/* no_new_privs + the seccomp filter, on every thread of the process (TSYNC). */
-GH_MUST_USE gh_err gh_sandbox_enter(char err[GH_SANDBOX_ERR_MAX]);
+/* no_new_privs + the seccomp filter, on every thread of the process (TSYNC). net_client: the
+ * server talks to a database (or Redis) over the network, so it may open client sockets —
+ * stream sockets (TCP or unix) and datagram sockets for DNS, and connect them; never bind or
+ * listen. */
+GH_MUST_USE gh_err gh_sandbox_enter(bool net_client, char err[GH_SANDBOX_ERR_MAX]);
 
 /* Is the sandbox usable in this build? (Not under the sanitizers, whose runtimes need ptrace
  * and exec.) */

@@ -19,7 +19,8 @@ const REASONS = {
   'signed-out': ['You have signed out.', 'success'],
   deleted: ['Your account has been deleted.', 'success'],
 };
-const reason = REASONS[params.get('reason')];
+const reasonKey = params.get('reason');
+const reason = reasonKey && Object.hasOwn(REASONS, reasonKey) ? REASONS[reasonKey] : null;
 if (reason) say(status, reason[0], reason[1]);
 else if (wanted) say(status, 'Please sign in to continue.', 'info');
 

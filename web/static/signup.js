@@ -1,7 +1,7 @@
 // Sign-up page: POST /v1/users, then sign in with the same credentials and go to /account.
 import {
   busy, checkDisplayName, checkEmail, checkNewPassword, clearFieldErrors, describe, fieldError,
-  focusFirstInvalid, problemIs, register, say, showServerFieldErrors, signIn,
+  focusFirstInvalid, loadSession, problemIs, register, say, showServerFieldErrors, signIn,
 } from './api.js';
 
 const form = document.getElementById('signup-form');
@@ -10,6 +10,11 @@ const name = document.getElementById('signup-name');
 const password = document.getElementById('signup-password');
 const confirm = document.getElementById('signup-confirm');
 const status = document.getElementById('status');
+
+// Already signed in? The account page is where to go (sign out first to make another account).
+loadSession({ redirect: false }).then(({ session }) => {
+  if (session) location.replace('/account');
+});
 
 function validate() {
   clearFieldErrors(form);

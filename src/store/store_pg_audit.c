@@ -1,0 +1,364 @@
+/* The PostgreSQL backend of store_audit.h and store_maintenance.h: the audit_events chain, its
+ * checkpoints and its anchor. Several instances append to one chain: every append (and the
+ * prune) first locks the change_counters row 'audit', so appends are serialised by the database
+ * and each reads the tail the previous one committed. Reads report any stored value that is not
+ * exactly a well-formed field instead of silently truncating it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "store/pg_internal.h"
+#include "store/store_audit.h"
+#include "store/store_maintenance.h"
+#include "core/banned.h"
+
+static const char SQL_LOCK[] = "UPDATE change_counters SET value = value + 1 WHERE name = 'audit'";
+static const char SQL_TAIL[] = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+static const char SQL_ANCHOR[] = "SELECT seq, hash, sig, created_at FROM audit_anchor WHERE id = 1";
+static const char SQL_INSERT[] =
+    "INSERT INTO audit_events(seq, ts, action, actor, target, outcome, request_id, client, "
+    "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+static const char SQL_ROWS[] = "SELECT seq, ts, action, actor, target, outcome, request_id, "
+                               "client, prev_hash, hash FROM audit_events ORDER BY seq";
+static const char SQL_CPS[] =
+    "SELECT seq, hash, sig, created_at FROM audit_checkpoints ORDER BY seq";
+static const char SQL_CP_LAST[] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoints";
+static const char SQL_CP_INSERT[] = "INSERT INTO audit_checkpoints(seq, hash, sig, created_at) "
+                                    "VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING";
+static const char SQL_ROW_HASH[] = "SELECT hash FROM audit_events WHERE seq = $1";
+static const char SQL_FIRST_AT[] =
+    "SELECT seq FROM audit_events WHERE ts >= $1 ORDER BY seq LIMIT 1";
+static const char SQL_PRUNE_ROWS[] = "DELETE FROM audit_events WHERE seq < $1";
+static const char SQL_PRUNE_CPS[] = "DELETE FROM audit_checkpoints WHERE seq < $1";
+static const char SQL_ANCHOR_PUT[] =
+    "INSERT INTO audit_anchor(id, seq, hash, sig, created_at) VALUES (1, $1, $2, $3, $4) "
+    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+    "sig = excluded.sig, created_at = excluded.created_at";
+
+static const char ZERO_HASH[GH_AUDIT_HASH_HEX + 1] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/* Copy a text column; false (dst holds a truncated copy) when it is NULL or longer than size-1.
+ * PostgreSQL text cannot hold a NUL byte. */
+static bool col_text(const PGresult *r, int row, int col, char *dst, size_t size)
+{
+    dst[0] = '\0';
+    if (PQgetisnull(r, row, col))
+        return false;
+    size_t len = (size_t)PQgetlength(r, row, col);
+    bool ok = len < size;
+    if (!ok)
+        len = size - 1;
+    memcpy(dst, PQgetvalue(r, row, col), len);
+    dst[len] = '\0';
+    return ok;
+}
+
+static bool col_int(const PGresult *r, int row, int col, int64_t *out)
+{
+    *out = 0;
+    if (PQgetisnull(r, row, col))
+        return false;
+    const char *t = PQgetvalue(r, row, col);
+    char *end = NULL;
+    *out = (int64_t)strtoll(t, &end, 10);
+    return end && end != t && *end == '\0';
+}
+
+static void read_row(const PGresult *r, int i, struct gh_audit_row *row)
+{
+    bool ok = col_int(r, i, 0, &row->seq);
+    ok &= col_int(r, i, 1, &row->ts);
+    ok &= col_text(r, i, 2, row->action, sizeof row->action);
+    ok &= col_text(r, i, 3, row->actor, sizeof row->actor);
+    ok &= col_text(r, i, 4, row->target, sizeof row->target);
+    ok &= col_text(r, i, 5, row->outcome, sizeof row->outcome);
+    ok &= col_text(r, i, 6, row->request_id, sizeof row->request_id);
+    ok &= col_text(r, i, 7, row->client, sizeof row->client);
+    ok &= col_text(r, i, 8, row->prev_hash, sizeof row->prev_hash);
+    ok &= col_text(r, i, 9, row->hash, sizeof row->hash);
+    row->malformed = !ok;
+}
+
+/* seq, hash, sig, created_at */
+static void read_mark(const PGresult *r, int i, struct gh_audit_mark *m)
+{
+    bool ok = col_int(r, i, 0, &m->seq);
+    ok &= col_text(r, i, 1, m->hash, sizeof m->hash);
+    ok &= col_text(r, i, 2, m->sig, sizeof m->sig);
+    ok &= col_int(r, i, 3, &m->created_at);
+    m->malformed = !ok;
+}
+
+/* The anchor; GH_ERR_NOT_FOUND when there is none. */
+static gh_err anchor_on(struct pg_conn *c, struct gh_audit_mark *out)
+{
+    PGresult *r = NULL;
+    gh_err rc = gh_pg_run(c, SQL_ANCHOR, NULL, "audit anchor get", &r);
+    if (rc != GH_OK)
+        return rc;
+    if (PQntuples(r) == 1)
+        read_mark(r, 0, out);
+    else
+        rc = GH_ERR_NOT_FOUND;
+    PQclear(r);
+    return rc;
+}
+
+static gh_err tail_on(struct pg_conn *c, int64_t *out_seq, char out_hash[GH_AUDIT_HASH_HEX + 1])
+{
+    PGresult *r = NULL;
+    gh_err rc = gh_pg_run(c, SQL_TAIL, NULL, "audit tail", &r);
+    if (rc != GH_OK)
+        return rc;
+    bool found = PQntuples(r) == 1;
+    if (found) {
+        *out_seq = gh_pg_i64(r, 0, 0);
+        gh_pg_copy(r, 0, 1, out_hash, GH_AUDIT_HASH_HEX + 1);
+    }
+    PQclear(r);
+    if (found)
+        return GH_OK;
+    struct gh_audit_mark a;
+    rc = anchor_on(c, &a);
+    if (rc == GH_OK) {
+        *out_seq = a.seq;
+        memcpy(out_hash, a.hash, sizeof a.hash);
+    } else if (rc == GH_ERR_NOT_FOUND) {
+        *out_seq = 0;
+        memcpy(out_hash, ZERO_HASH, sizeof ZERO_HASH);
+        rc = GH_OK;
+    }
+    return rc;
+}
+
+gh_err gh_pg_audit_append(struct gh_store *s, struct gh_audit_row *row, gh_audit_seal_fn seal,
+                          void *ctx)
+{
+    struct pg_conn *c = gh_pg_acquire(PGS(s));
+    if (!c)
+        return GH_ERR_STORE;
+    struct pg_params p = {0};
+    int64_t seq = 0;
+    gh_err rc;
+    if ((rc = gh_pg_begin(c)) != GH_OK)
+        goto out;
+    /* The lock row first: the tail read below (a new snapshot under READ COMMITTED) then sees
+     * every append committed before ours, from any instance. */
+    if ((rc = gh_pg_run(c, SQL_LOCK, NULL, "audit lock", NULL)) != GH_OK)
+        goto out;
+    if ((rc = tail_on(c, &seq, row->prev_hash)) != GH_OK)
+        goto out;
+    row->seq = seq + 1;
+    if ((rc = seal(ctx, row)) != GH_OK)
+        goto out;
+    gh_pg_param_i64(&p, row->seq);
+    gh_pg_param_i64(&p, row->ts);
+    gh_pg_param_text(&p, row->action);
+    gh_pg_param_text(&p, row->actor);
+    gh_pg_param_text(&p, row->target);
+    gh_pg_param_text(&p, row->outcome);
+    gh_pg_param_text(&p, row->request_id);
+    gh_pg_param_text(&p, row->client);
+    gh_pg_param_text(&p, row->prev_hash);
+    gh_pg_param_text(&p, row->hash);
+    if ((rc = gh_pg_run(c, SQL_INSERT, &p, "audit append", NULL)) != GH_OK)
+        goto out;
+    rc = gh_pg_commit(c);
+out:
+    if (rc != GH_OK)
+        gh_pg_rollback(c);
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+gh_err gh_pg_audit_tail(struct gh_store *s, int64_t *out_seq, char out_hash[GH_AUDIT_HASH_HEX + 1])
+{
+    struct pg_conn *c = gh_pg_acquire(PGS(s));
+    if (!c)
+        return GH_ERR_STORE;
+    gh_err rc;
+    /* Two statements (row, then anchor) must see the same state: a prune may run between. */
+    if ((rc = gh_pg_begin_snapshot(c)) != GH_OK)
+        goto out;
+    if ((rc = tail_on(c, out_seq, out_hash)) != GH_OK)
+        goto out;
+    rc = gh_pg_commit(c);
+out:
+    if (rc != GH_OK)
+        gh_pg_rollback(c);
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+gh_err gh_pg_audit_last_checkpoint(struct gh_store *s, int64_t *out_seq)
+{
+    struct pg_conn *c = gh_pg_acquire(PGS(s));
+    if (!c)
+        return GH_ERR_STORE;
+    PGresult *r = NULL;
+    gh_err rc = gh_pg_run(c, SQL_CP_LAST, NULL, "audit last checkpoint", &r);
+    if (rc == GH_OK) {
+        *out_seq = gh_pg_i64(r, 0, 0);
+        PQclear(r);
+    }
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+gh_err gh_pg_audit_checkpoint_insert(struct gh_store *s, const struct gh_audit_mark *cp)
+{
+    struct pg_conn *c = gh_pg_acquire(PGS(s));
+    if (!c)
+        return GH_ERR_STORE;
+    struct pg_params p = {0};
+    gh_pg_param_i64(&p, cp->seq);
+    gh_pg_param_text(&p, cp->hash);
+    gh_pg_param_text(&p, cp->sig);
+    gh_pg_param_i64(&p, cp->created_at);
+    gh_err rc = gh_pg_run(c, SQL_CP_INSERT, &p, "audit checkpoint insert", NULL);
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+/* Stream a query's rows one at a time (single-row mode: an export of a long chain never sits
+ * whole in memory) to the reader. */
+static gh_err stream(struct pg_conn *c, const char *sql, bool rows,
+                     const struct gh_audit_reader *rd, const char *what)
+{
+    gh_err rc = gh_pg_send_rows(c, sql, NULL, what);
+    if (rc != GH_OK)
+        return rc;
+    PGresult *r;
+    while ((r = PQgetResult(c->pg)) && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+        if (rc == GH_OK) {
+            if (rows) {
+                struct gh_audit_row row;
+                read_row(r, 0, &row);
+                if (rd->row)
+                    rc = rd->row(rd->ctx, &row);
+            } else {
+                struct gh_audit_mark m;
+                read_mark(r, 0, &m);
+                if (rd->checkpoint)
+                    rc = rd->checkpoint(rd->ctx, &m);
+            }
+        }
+        PQclear(r);
+    }
+    /* r: the final status (or NULL); a callback's error wins over it, but the rest of the
+     * stream is read either way so that the connection can be reused. */
+    gh_err frc = gh_pg_finish_rows(c, r, what);
+    return rc != GH_OK ? rc : frc;
+}
+
+gh_err gh_pg_audit_read(struct gh_store *s, const struct gh_audit_reader *rd)
+{
+    struct pg_conn *c = gh_pg_acquire(PGS(s));
+    if (!c)
+        return GH_ERR_STORE;
+    struct gh_audit_mark a;
+    gh_err rc;
+    /* One REPEATABLE READ snapshot for all three reads; appends go on meanwhile. */
+    if ((rc = gh_pg_begin_snapshot(c)) != GH_OK)
+        goto out;
+    rc = anchor_on(c, &a);
+    if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
+        goto out;
+    if (rd->anchor && (rc = rd->anchor(rd->ctx, rc == GH_OK ? &a : NULL)) != GH_OK)
+        goto out;
+    if ((rc = stream(c, SQL_CPS, false, rd, "audit checkpoints read")) != GH_OK)
+        goto out;
+    if ((rc = stream(c, SQL_ROWS, true, rd, "audit rows read")) != GH_OK)
+        goto out;
+    rc = gh_pg_commit(c);
+out:
+    if (rc != GH_OK)
+        gh_pg_rollback(c);
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+/* ---- store_maintenance.h ---- */
+
+gh_err gh_pg_audit_first_seq_at_or_after(struct gh_store *s, int64_t ts, int64_t *out_seq)
+{
+    struct pg_conn *c = gh_pg_acquire(PGS(s));
+    if (!c)
+        return GH_ERR_STORE;
+    struct pg_params p = {0};
+    PGresult *r = NULL;
+    gh_pg_param_i64(&p, ts);
+    gh_err rc = gh_pg_run(c, SQL_FIRST_AT, &p, "audit first seq", &r);
+    if (rc == GH_OK) {
+        *out_seq = PQntuples(r) == 1 ? gh_pg_i64(r, 0, 0) : 0;
+        PQclear(r);
+    }
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+gh_err gh_pg_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now, gh_audit_sign_fn sign,
+                                void *ctx, int64_t *out_deleted)
+{
+    if (out_deleted)
+        *out_deleted = 0;
+    struct pg_conn *c = gh_pg_acquire(PGS(s));
+    if (!c)
+        return GH_ERR_STORE;
+    struct gh_audit_mark a, old;
+    struct pg_params p = {0};
+    PGresult *r = NULL;
+    long deleted = 0;
+    gh_err rc;
+    memset(&a, 0, sizeof a);
+    if ((rc = gh_pg_begin(c)) != GH_OK)
+        goto out;
+    if ((rc = gh_pg_run(c, SQL_LOCK, NULL, "audit lock", NULL)) != GH_OK)
+        goto out;
+    rc = anchor_on(c, &old);
+    if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
+        goto out;
+    if (seq < 2 || (rc == GH_OK && seq - 1 <= old.seq)) {
+        rc = gh_pg_commit(c); /* nothing before seq 1, or already pruned that far */
+        goto out;
+    }
+    a.seq = seq - 1;
+    a.created_at = now;
+    gh_pg_param_i64(&p, a.seq);
+    if ((rc = gh_pg_run(c, SQL_ROW_HASH, &p, "audit prune anchor row", &r)) != GH_OK)
+        goto out;
+    if (PQntuples(r) != 1 || !col_text(r, 0, 0, a.hash, sizeof a.hash))
+        rc = GH_ERR_INVALID;
+    PQclear(r);
+    if (rc != GH_OK)
+        goto out;
+    if ((rc = sign(ctx, a.seq, a.hash, a.sig)) != GH_OK)
+        goto out;
+    memset(&p, 0, sizeof p);
+    gh_pg_param_i64(&p, seq);
+    if ((rc = gh_pg_run_count(c, SQL_PRUNE_ROWS, &p, "audit prune rows", &deleted)) != GH_OK)
+        goto out;
+    memset(&p, 0, sizeof p);
+    gh_pg_param_i64(&p, a.seq);
+    if ((rc = gh_pg_run(c, SQL_PRUNE_CPS, &p, "audit prune checkpoints", NULL)) != GH_OK)
+        goto out;
+    memset(&p, 0, sizeof p);
+    gh_pg_param_i64(&p, a.seq);
+    gh_pg_param_text(&p, a.hash);
+    gh_pg_param_text(&p, a.sig);
+    gh_pg_param_i64(&p, a.created_at);
+    if ((rc = gh_pg_run(c, SQL_ANCHOR_PUT, &p, "audit anchor put", NULL)) != GH_OK)
+        goto out;
+    rc = gh_pg_commit(c);
+out:
+    if (rc != GH_OK) {
+        gh_pg_rollback(c);
+        deleted = 0;
+    }
+    if (out_deleted)
+        *out_deleted = deleted;
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
