@@ -8,7 +8,8 @@
 #     probe survives (the probe itself works);
 #  3. started as root with GATEHOUSE_USER, the process runs as that user with no_new_privs and
 #     a seccomp filter (/proc/PID/status), and refuses a data directory it does not own;
-#  4. production refuses GATEHOUSE_SANDBOX=false and serving as root without GATEHOUSE_USER.
+#  4. production refuses GATEHOUSE_SANDBOX=false and serving as root without GATEHOUSE_USER;
+#  5. production never relaxes the browser cookies, even over plain HTTP on loopback.
 # Usage: sandbox.sh RELEASE_BINARY
 set -eu
 BIN=$1
@@ -178,4 +179,39 @@ if [ "$(id -u)" = 0 ]; then
     [ "$st" != 0 ] && grep -q 'refuses to serve as root' "$T/log" || fail "production served as root"
 fi
 echo "ok $n - production refuses the sandbox off and serving as root"
+n=$((n + 1))
+
+# ---- 5. production never relaxes cookies (needs the release build: production refuses a
+# sanitizer build), even on plain HTTP on loopback ----
+rm -rf "$T/d6"
+mkdir -m 700 "$T/d6"
+extra=""
+if [ "$(id -u)" = 0 ]; then
+    chown 65534:65534 "$T/d6"
+    extra="GATEHOUSE_USER=65534:65534"
+fi
+P=$(port)
+B="http://127.0.0.1:$P"
+env -i PATH="$PATH" GATEHOUSE_ENV=production GATEHOUSE_MASTER_KEY="$KEY" GATEHOUSE_DATA_DIR="$T/d6" \
+    GATEHOUSE_LISTEN="127.0.0.1:$P" GATEHOUSE_PUBLIC_URL=https://auth.example.com $extra \
+    "$BIN" serve >"$T/log" 2>&1 &
+PID=$!
+for _ in $(seq 1 200); do curl -fs "$B/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+[ "$(c -X POST "$B/v1/users" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"prod@example.com\",\"password\":\"$PW\"}")" = 201 ] || fail "production register"
+[ "$(curl -s -D "$T/hdr" -o "$T/body" -w '%{http_code}' "$B/v1/session" -H 'X-CSRF-Token: 1' \
+    -H 'Origin: https://auth.example.com' -H 'Content-Type: application/json' \
+    -d "{\"email\":\"prod@example.com\",\"password\":\"$PW\"}")" = 200 ] || fail "production cookie sign-in"
+grep -qi '^Set-Cookie: __Host-gh_session=.*; Secure' "$T/hdr" || fail "production session cookie not __Host- and Secure over HTTP"
+grep -qi '^Set-Cookie: __Secure-gh_refresh=.*; Secure' "$T/hdr" || fail "production refresh cookie not __Secure- and Secure"
+grep -qi '^Set-Cookie: gh_session=' "$T/hdr" && fail "production set an unprefixed session cookie"
+TOKEN=$(sed -n 's/^[Ss]et-[Cc]ookie: __Host-gh_session=\([^;]*\);.*/\1/p' "$T/hdr")
+[ -n "$TOKEN" ] || fail "no session cookie value"
+[ "$(c -H "Cookie: __Host-gh_session=$TOKEN" "$B/v1/me")" = 200 ] || fail "production prefixed cookie refused"
+# the same token under the development name is not read in production
+[ "$(c -H "Cookie: gh_session=$TOKEN" "$B/v1/me")" = 401 ] || fail "production read an unprefixed cookie"
+kill -TERM "$PID"
+wait_exit
+[ "$st" = 0 ] || fail "production server exited $st"
+echo "ok $n - production: cookies always Secure and prefixed, unprefixed names never read"
 echo "sandbox: all checks passed"
