@@ -155,7 +155,8 @@ static void on_sigsys(int sig, siginfo_t *info, void *uctx)
     line[n++] = '\n';
     ssize_t w = write(2, line, n);
     (void)w;
-    raise(sig);
+    if (raise(sig) != 0) /* SA_RESETHAND restored the default action, which ends the process */
+        _exit(128 + sig);
 }
 
 /* Allowed unconditionally. Names unknown on this architecture are skipped. */
@@ -242,10 +243,10 @@ gh_err gh_sandbox_enter(bool net_client, char err[GH_SANDBOX_ERR_MAX])
         static const int domains[] = {AF_INET, AF_INET6, AF_UNIX};
         for (size_t i = 0; i < sizeof domains / sizeof domains[0]; i++)
             if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-                                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)domains[i]),
+                                 SCMP_CMP(0, SCMP_CMP_EQ, (scmp_datum_t)domains[i], 0),
                                  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)) != 0 ||
                 seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-                                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)domains[i]),
+                                 SCMP_CMP(0, SCMP_CMP_EQ, (scmp_datum_t)domains[i], 0),
                                  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM)) != 0)
                 return fail(ctx, err, "cannot add the socket rules");
         if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect), 0) != 0)
@@ -253,13 +254,13 @@ gh_err gh_sandbox_enter(bool net_client, char err[GH_SANDBOX_ERR_MAX])
     }
     /* Thread names only (libmicrohttpd names its threads as they start). */
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                         SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)) != 0 ||
+                         SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_NAME, 0)) != 0 ||
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                         SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME)) != 0)
+                         SCMP_CMP(0, SCMP_CMP_EQ, PR_GET_NAME, 0)) != 0)
         return fail(ctx, err, "cannot add the prctl rules");
     /* Signals to this process only (abort, raise). */
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                         SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid())) != 0)
+                         SCMP_CMP(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0)) != 0)
         return fail(ctx, err, "cannot add the tgkill rule");
     if (seccomp_load(ctx) != 0)
         return fail(ctx, err, "cannot load the seccomp filter");
