@@ -13,12 +13,22 @@
 #     commands beside the server, the root refusing writes (EROFS, even for root), the server
 #     sandboxed (NoNewPrivs, seccomp) as 10001; SIGTERM → exit 0.
 #
-# Usage: container-proof.sh [RELEASE_BINARY]          (default build/gatehouse; needs root)
+# With --build-stage, the binary is not taken from the host: the Dockerfile's build stage is run
+# first, instruction by instruction (WORKDIR, COPY from the repository, RUN in a chroot), in
+# its own fresh bookworm minbase root, and the runtime proof uses the binary it produced (the
+# path the runtime stage's COPY --from=build names). About 3-4 minutes more.
+#
+# Usage: container-proof.sh [--build-stage] [RELEASE_BINARY]   (default build/gatehouse; root)
 # The root file system is cached as a tarball, keyed by the package list and the day (so a
 # day-old cache picks up security updates): GH_CONTAINER_CACHE (default
 # /var/tmp/gatehouse-container). GH_DEBIAN_MIRROR / GH_DEBIAN_SECURITY_MIRROR pick mirrors.
 set -eu
 cd "$(dirname "$0")/.."
+BUILD_STAGE=0
+if [ "${1:-}" = "--build-stage" ]; then
+    BUILD_STAGE=1
+    shift
+fi
 BIN=$(readlink -f "${1:-build/gatehouse}")
 LIST=scripts/runtime-packages.txt
 CACHE=${GH_CONTAINER_CACHE:-/var/tmp/gatehouse-container}
@@ -34,13 +44,10 @@ die() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap, mount and unshare namespaces)"
-[ -x "$BIN" ] || die "$BIN: no release binary (make build)"
+[ "$BUILD_STAGE" = 1 ] || [ -x "$BIN" ] || die "$BIN: no release binary (make build)"
 for tool in mmdebstrap unshare nsenter chroot curl python3; do
     command -v $tool >/dev/null || sh scripts/install-deps.sh mmdebstrap util-linux coreutils curl python3
 done
-
-# ---- 1. the package list against the binary ----
-sh scripts/linked-packages.sh --check "$LIST" "$BIN" || die "$LIST does not match $BIN"
 
 # ---- the image's runtime settings, from the Dockerfile's last stage ----
 eval "$(python3 - Dockerfile <<'PY'
@@ -74,19 +81,26 @@ PY
 [ -n "$IMG_HEALTHCHECK" ] || die "no HEALTHCHECK CMD [\"bash\", \"-c\", …] in the Dockerfile"
 say "image: USER $IMG_USER, WORKDIR $IMG_WORKDIR, VOLUME $IMG_VOLUME, ENV $IMG_ENV"
 
-# ---- 2. the root file system (cached) ----
-mkdir -p "$CACHE"
-key=$( (cat "$LIST"; echo "$MIRROR $SECMIRROR minbase"; date -u +%F) | sha256sum | cut -c1-16)
-TAR="$CACHE/rootfs-$key.tar"
-if [ -s "$TAR" ]; then
-    say "root file system from cache $TAR"
-else
-    say "mmdebstrap: bookworm minbase + $(sed 's/#.*//' "$LIST" | xargs | wc -w) runtime packages"
-    pkgs=$(sed 's/#.*//' "$LIST" | xargs | tr ' ' ',')
+# rootfs NAME [PACKAGE…]: the path of a cached tarball of bookworm minbase (+ the packages),
+# built with mmdebstrap when the cache has none for today.
+rootfs() {
+    name=$1
+    shift
+    mkdir -p "$CACHE"
+    key=$( (echo "$*"; echo "$MIRROR $SECMIRROR minbase"; date -u +%F) | sha256sum | cut -c1-16)
+    tar=$CACHE/$name-$key.tar
+    if [ -s "$tar" ]; then
+        say "$name root file system from cache $tar" >&2
+        echo "$tar"
+        return 0
+    fi
+    say "mmdebstrap: bookworm minbase + $# packages ($name)" >&2
     work=/var/tmp
     # /dev/shm unpacks several times faster than a virtual disk (dpkg is write-bound).
     [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR==2{print $4}')" -gt 1048576 ] 2>/dev/null && work=/dev/shm
-    rm -f "$CACHE"/rootfs-*.tar
+    rm -f "$CACHE/$name"-*.tar
+    include=""
+    [ $# -eq 0 ] || include="--include=$(echo "$@" | tr ' ' ',')"
     # The excludes are debian:12-slim's (/etc/dpkg/dpkg.cfg.d/docker in the official image).
     TMPDIR=$work timeout 900 mmdebstrap --variant=minbase --mode=root --format=tar --quiet \
         --dpkgopt=force-unsafe-io \
@@ -94,14 +108,14 @@ else
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/groff/*' \
         --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/lintian/*' \
         --dpkgopt='path-exclude=/usr/share/locale/*' \
-        --include="$pkgs" bookworm "$TAR.part" \
+        $include bookworm "$tar.part" \
         "deb $MIRROR bookworm main" "deb $MIRROR bookworm-updates main" \
-        "deb $SECMIRROR bookworm-security main" || die "mmdebstrap failed"
-    mv "$TAR.part" "$TAR"
-    say "root file system built ($(du -h "$TAR" | cut -f1)) and cached as $TAR"
-fi
+        "deb $SECMIRROR bookworm-security main" >&2 || die "mmdebstrap failed"
+    mv "$tar.part" "$tar"
+    say "$name root file system built ($(du -h "$tar" | cut -f1)), cached as $tar" >&2
+    echo "$tar"
+}
 
-# ---- 3. the container ----
 base=/var/tmp
 [ -w /dev/shm ] && base=/dev/shm
 T=$(mktemp -d "$base/gh-container-XXXXXX")
@@ -114,6 +128,88 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
+
+# ---- 0. (--build-stage) the Dockerfile's build stage, instruction by instruction ----
+if [ "$BUILD_STAGE" = 1 ]; then
+    python3 - Dockerfile "$T/plan" >"$T/build-plan.sh" <<'PY' || die "cannot follow the Dockerfile's build stage"
+import os, re, shlex, sys
+text = re.sub(r"(?m)^\s*#.*\n", "", open(sys.argv[1]).read()).replace("\\\n", " ")
+plan = sys.argv[2]
+os.makedirs(plan)
+stages, cur = [], None
+for l in (l.strip() for l in text.splitlines()):
+    if not l:
+        continue
+    word, _, rest = l.partition(" ")
+    if word.upper() == "FROM":
+        cur = {"as": rest.split()[-1] if " AS " in rest.upper() else "", "ins": []}
+        stages.append(cur)
+    elif cur is not None:
+        cur["ins"].append((word.upper(), rest.strip()))
+build = [st for st in stages if st["as"] == "build"][0]
+q = shlex.quote
+out = ["set -eu", "R=$1 CTX=$2"]
+wd = "/"
+for n, (word, rest) in enumerate(build["ins"]):
+    if word == "WORKDIR":
+        wd = os.path.join(wd, rest)
+        out.append('mkdir -p "$R"%s' % q(wd))
+    elif word == "COPY":
+        args = shlex.split(rest)
+        if any(a.startswith("--") for a in args):
+            sys.exit("COPY %s: flags are not followed" % rest)
+        srcs, dst = args[:-1], os.path.join(wd, args[-1])
+        is_dir = args[-1].endswith("/") or len(srcs) > 1
+        for src in srcs:
+            if src.endswith("/"):      # a directory: its contents into dst
+                out.append('mkdir -p "$R"%s && cp -a "$CTX"/%s. "$R"%s/' % (q(dst), q(src), q(dst)))
+            elif is_dir:
+                out.append('mkdir -p "$R"%s && cp -a "$CTX"/%s "$R"%s/' % (q(dst), q(src), q(dst)))
+            else:
+                out.append('cp -a "$CTX"/%s "$R"%s' % (q(src), q(dst)))
+    elif word == "RUN":
+        cmd = rest
+        while cmd.startswith("--"):      # --mount=…: not used by the build stage's commands
+            cmd = cmd.split(" ", 1)[1].lstrip()
+        with open(os.path.join(plan, "run%d.sh" % n), "w") as f:
+            f.write("set -e\ncd %s\n%s\n" % (q(wd), cmd))
+        out.append('cp %s "$R/.gh-run.sh"' % q(os.path.join(plan, "run%d.sh" % n)))
+        out.append('echo "build stage: RUN" >&2; sed 1,2d "$R/.gh-run.sh" >&2')
+        out.append('chroot "$R" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:'
+                   '/usr/bin:/sbin:/bin HOME=/root /bin/sh /.gh-run.sh')
+        out.append('rm -f "$R/.gh-run.sh"')
+    elif word in ("ARG", "LABEL"):
+        continue
+    else:
+        sys.exit("build stage: %s is not followed" % word)
+copy = [shlex.split(r) for w, r in stages[-1]["ins"] if w == "COPY" and "--from=build" in r][0]
+out.append("echo BUILD_OUTPUT=%s" % q([a for a in copy if not a.startswith("--")][0]))
+print("\n".join(out))
+PY
+    BTAR=$(rootfs build)
+    [ -s "$BTAR" ] || die "no build root file system"
+    mkdir "$T/build"
+    tar -C "$T/build" -xf "$BTAR"
+    cp /etc/resolv.conf "$T/build/etc/resolv.conf"
+    say "build stage: the Dockerfile's instructions in a fresh bookworm root"
+    unshare --mount --propagation private sh -c 'mount -t proc proc "$1/proc" && sh "$2" "$1" "$3"' \
+        build "$T/build" "$T/build-plan.sh" "$PWD" >"$T/build.log" 2>&1 ||
+        { tail -30 "$T/build.log" >&2; die "the Dockerfile's build stage failed"; }
+    out=$(sed -n 's/^BUILD_OUTPUT=//p' "$T/build.log" | tail -1)
+    BIN=$T/build$out
+    [ -x "$BIN" ] || die "the build stage produced no $out"
+    grep "^hardening:\|^linked-packages:" "$T/build.log" | sed 's/^/    /'
+    say "build stage: $out built"
+fi
+
+# ---- 1. the package list against the binary ----
+sh scripts/linked-packages.sh --check "$LIST" "$BIN" || die "$LIST does not match $BIN"
+
+# ---- 2. the runtime root file system: minbase + the list (cached) ----
+TAR=$(rootfs rootfs $(sed 's/#.*//' "$LIST" | xargs))
+[ -s "$TAR" ] || die "no runtime root file system"
+
+# ---- 3. the container ----
 ROOT=$T/root
 mkdir -p "$ROOT"
 tar -C "$ROOT" -xf "$TAR"

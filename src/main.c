@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <termios.h>
@@ -190,6 +191,31 @@ static int open_pii(struct gh_store *s, struct gh_keywrap *kw, struct gh_pii **o
     return rc == GH_OK ? 0 : fail_err("personal-data keys could not be loaded", rc);
 }
 
+/* Connections are file descriptors: raise the soft descriptor limit to the hard one, keep the
+ * connection cap below what is really available (room for the database, logs and key files),
+ * and cap what one TCP peer may hold, so that idle connections from one address (slowloris)
+ * cannot exhaust them. */
+static void connection_limits(const struct gh_config *cfg, struct gh_http_options *opt)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the cap below uses what is */
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        rlim_t avail = rl.rlim_cur > 256 ? rl.rlim_cur - 128 : rl.rlim_cur / 2;
+        opt->max_connections = avail < 4096 ? (unsigned)avail : 4096u;
+    }
+    long per_ip = cfg->max_connections_per_ip;
+    if (per_ip < 0)
+        per_ip = cfg->trusted_proxies[0] ? 0 : 256;
+    opt->per_ip_connections = (unsigned)per_ip;
+    gh_log(GH_LOG_INFO, "connection limits", NULL, "connection_limits",
+           json_pack("{s:i,s:i}", "max_connections", (int)opt->max_connections,
+                     "per_ip_connections", (int)opt->per_ip_connections));
+}
+
 /* SIGHUP: read the certificate and key files again and use them for new connections; on any
  * failure keep serving with the ones in use and say so. */
 static void reload_tls(const struct gh_config *cfg, struct gh_http_server *srv)
@@ -324,6 +350,7 @@ static int cmd_serve(const struct gh_config *cfg)
                                   .cors_origins = cfg->cors_origins,
                                   .assets = cfg->web_pages ? gh_web_assets : NULL,
                                   .nassets = cfg->web_pages ? gh_web_asset_count() : 0};
+    connection_limits(cfg, &opt);
     if ((rc = gh_http_start(&opt, gh_api_routes, gh_api_nroutes, &app, &srv)) != GH_OK) {
         fail_err(cert_pem ? "cannot listen on GATEHOUSE_LISTEN with the configured TLS "
                             "certificate and key"

@@ -230,7 +230,20 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
                          "GATEHOUSE_BREACHED_PASSWORDS_PATH"));
         return rc;
     }
-    if ((rc = gh_ratelimit_new_memory((size_t)cfg->ratelimit_max_keys, &app->limiter)) != GH_OK)
+    if (cfg->redis_url) {
+        /* Shared budgets: every instance names a client's Redis key with the same working key. */
+        unsigned char *rl_key = sodium_malloc(GH_RATELIMIT_REDIS_KEYBYTES);
+        if (!rl_key)
+            return GH_ERR_NOMEM;
+        rc = gh_keys_working_key(app->store, app->keywrap, "ratelimit_redis", now, rl_key);
+        if (rc == GH_OK)
+            rc = gh_ratelimit_new_redis(cfg->redis_url, rl_key, (unsigned)cfg->http_threads,
+                                        &app->limiter);
+        sodium_free(rl_key);
+    } else {
+        rc = gh_ratelimit_new_memory((size_t)cfg->ratelimit_max_keys, &app->limiter);
+    }
+    if (rc != GH_OK)
         return rc;
     if ((rc = gh_cidr_list_parse(cfg->trusted_proxies, &app->trusted_proxies)) != GH_OK)
         return rc;

@@ -197,11 +197,11 @@ static gh_err collect_row(void *ctx, const struct gh_audit_row *row)
     struct user_events *ue = ctx;
     if (strcmp(row->actor, ue->user_id) != 0 && strcmp(row->target, ue->user_id) != 0)
         return GH_OK;
-    int r = json_array_append_new(ue->arr, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s,s:s,s:s}", "seq",
-                                             (json_int_t)row->seq, "ts", gh_api_time(row->ts),
-                                             "action", row->action, "actor", row->actor, "target",
-                                             row->target, "outcome", row->outcome, "request_id",
-                                             row->request_id, "client", row->client));
+    int r = json_array_append_new(
+        ue->arr, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)row->seq, "ts",
+                           gh_api_time(row->ts), "action", row->action, "actor", row->actor,
+                           "target", row->target, "outcome", row->outcome, "request_id",
+                           row->request_id, "client", row->client));
     return r == 0 ? GH_OK : GH_ERR_NOMEM;
 }
 

@@ -191,7 +191,10 @@ static const struct gh_debpkg_floor package_floors[] = {
     {"libp11-kit0", "0.23.22-1", "CVE-2020-29361, CVE-2020-29362, CVE-2020-29363"},
     {"libidn2-0", "2.0.2-4", "CVE-2017-14061, CVE-2017-14062"},
     {"libjansson4", "2.7-5", "CVE-2016-4425"},
+    {"libhiredis0.14", "0.14.1-2", "CVE-2021-32765"},
 };
+_Static_assert(sizeof package_floors / sizeof package_floors[0] <= GH_DEBPKG_MAX,
+               "gh_debpkg_check takes at most GH_DEBPKG_MAX floors");
 
 #define DPKG_QUERY "/usr/bin/dpkg-query"
 
@@ -201,10 +204,10 @@ static void check_packages(struct report *r)
     struct gh_debpkg_result res[N];
     gh_err rc = gh_debpkg_check(DPKG_QUERY, package_floors, N, res);
     if (rc != GH_OK) {
-        line(r, WARN, "packages",
-             rc == GH_ERR_NOT_FOUND
-                 ? "cannot check library versions: no " DPKG_QUERY " (distroless or not Debian)"
-                 : "cannot check library versions: " DPKG_QUERY " failed",
+        const char *why = "cannot check library versions: " DPKG_QUERY " failed";
+        if (rc == GH_ERR_NOT_FOUND)
+            why = "cannot check library versions: no " DPKG_QUERY " (distroless or not Debian)";
+        line(r, WARN, "packages", why,
              "scan the image or host with trivy or grype (docs/container.md)");
         return;
     }

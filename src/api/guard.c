@@ -34,8 +34,10 @@ static bool check_rule(struct gh_app *app, struct gh_http_req *req, enum gh_rule
     const struct gh_rate_rule *rule = &app->rules[r];
     gh_err rc = gh_ratelimit_check(app->limiter, rule, gh_http_client_key(req), now, &d);
     if (rc != GH_OK) {
-        /* A limiter that cannot answer fails closed for sign-in classes, open for the rest. */
-        if (r == GH_RULE_API)
+        /* A limiter that cannot answer fails closed for sign-in classes (guessable secrets:
+         * passwords, registrations), open for the general budget and for refresh (a refresh
+         * token cannot be guessed; an outage should not end sessions). */
+        if (r == GH_RULE_API || r == GH_RULE_REFRESH)
             return true;
         gh_http_reply_error(req, GH_ERR_BUSY, NULL);
         return false;

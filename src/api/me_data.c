@@ -55,11 +55,11 @@ void gh_api_me_export(struct gh_http_req *req, void *appv)
         budget = json_pack("{s:I,s:I,s:o}", "failed_logins", (json_int_t)t.failures, "lock_level",
                            (json_int_t)t.lock_level, "locked_until", gh_api_time(t.locked_until));
     out = json_pack(
-        "{s:s,s:o,s:{s:s,s:s,s:o,s:o,s:o,s:o,s:s,s:b},s:o,s:o,s:o}", "format", "gatehouse-export-v1",
-        "exported_at", gh_api_time(gh_now()), "user", "id", u.id, "email", u.email, "display_name",
-        u.has_display_name ? json_string(u.display_name) : json_null(), "created_at",
-        gh_api_time(row.created_at), "updated_at", gh_api_time(row.updated_at), "last_login_at",
-        gh_api_time(row.last_login_at), "password_hash_algorithm",
+        "{s:s,s:o,s:{s:s,s:s,s:o,s:o,s:o,s:o,s:s,s:b},s:o,s:o,s:o}", "format",
+        "gatehouse-export-v1", "exported_at", gh_api_time(gh_now()), "user", "id", u.id, "email",
+        u.email, "display_name", u.has_display_name ? json_string(u.display_name) : json_null(),
+        "created_at", gh_api_time(row.created_at), "updated_at", gh_api_time(row.updated_at),
+        "last_login_at", gh_api_time(row.last_login_at), "password_hash_algorithm",
         gh_password_algorithm(row.password_hash), "admin", row.admin, "sessions", sessions,
         "login_budget", budget, "audit_events", gh_api_audit_events_of(app, claims.sub));
     if (!out) {

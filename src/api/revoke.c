@@ -88,6 +88,8 @@ void gh_api_revoke(struct gh_http_req *req, void *appv)
         rc = refresh_first ? revoke_access(app, t, len, now, &ss)
                            : revoke_refresh(app, t, len, now, &ss);
     gh_api_body_free(body);
+    if (rc == GH_ERR_AUTH && gh_http_alloc_failed(req))
+        rc = GH_ERR_NOMEM; /* "unknown token" may only mean "could not tell": not revoked */
     if (rc == GH_ERR_AUTH) {
         /* Unknown, invalid, expired or already gone: nothing to do, and nothing to say. */
         gh_http_reply_json(req, 200, NULL);

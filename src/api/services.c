@@ -98,6 +98,8 @@ void gh_api_introspect(struct gh_http_req *req, void *appv)
     gh_err rc = gh_session_authenticate(&app->auth, json_string_value(tok), json_string_length(tok),
                                         gh_now(), &c, &ss, NULL);
     gh_api_body_free(body);
+    if (rc == GH_ERR_AUTH && gh_http_alloc_failed(req))
+        rc = GH_ERR_NOMEM; /* "not active" may only mean "could not tell" */
     if (rc == GH_ERR_AUTH) {
         /* RFC 7662 §2.2: anything not active is just {"active": false}, nothing more. */
         gh_api_reply_object(req, 200, json_pack("{s:b}", "active", 0));

@@ -166,8 +166,7 @@ void gh_api_me_get(struct gh_http_req *req, void *appv)
     if (gh_api_authenticate_or_reply(app, req, &claims, &ss, &u) != GH_OK)
         return;
     gh_api_reply_object(req, 200,
-                        json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email,
-                                  "display_name",
+                        json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email, "display_name",
                                   u.has_display_name ? json_string(u.display_name) : json_null(),
                                   "created_at", gh_api_time(u.created_at)));
     sodium_memzero(u.email, sizeof u.email);
@@ -286,11 +285,10 @@ void gh_api_me_sessions(struct gh_http_req *req, void *appv)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
         if (json_array_append_new(arr, json_pack("{s:s,s:o,s:o,s:o,s:b}", "id", list[i].id,
-                                             "created_at", gh_api_time(list[i].created_at),
-                                             "last_used_at", gh_api_time(list[i].last_used_at),
-                                             "expires_at", gh_api_time(list[i].expires_at),
-                                             "current", strcmp(list[i].id, ss.id) == 0)) !=
-            0) {
+                                                 "created_at", gh_api_time(list[i].created_at),
+                                                 "last_used_at", gh_api_time(list[i].last_used_at),
+                                                 "expires_at", gh_api_time(list[i].expires_at),
+                                                 "current", strcmp(list[i].id, ss.id) == 0)) != 0) {
             json_decref(arr); /* never a partial list */
             arr = NULL;
         }

@@ -65,7 +65,7 @@ bool gh_device_check(const unsigned char *key, const char *token, size_t len, co
         sodium_memcmp(body + 16, user_id, GH_ID_LEN) != 0)
         return false;
     int64_t issued = (int64_t)get_be64(body + 16 + GH_ID_LEN);
-    if (issued > now + 60 || now - issued > GH_DEVICE_TOKEN_LIFETIME)
+    if (issued > now + 60 || now - issued > (int64_t)GH_DEVICE_TOKEN_LIFETIME)
         return false;
     gh_b64url_encode(body, 16, out_device_id, GH_ID_LEN + 1);
     return true;

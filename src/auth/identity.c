@@ -72,8 +72,11 @@ bool gh_email_normalize(const char *in, size_t len, char *out, char *key, const 
         return false;
     }
     for (size_t i = 0; i < len; i++) {
-        out[i] = (i > llen) ? (char)tolower((unsigned char)in[i]) : in[i];
-        key[i] = (char)tolower((unsigned char)in[i]);
+        char lower = (char)tolower((unsigned char)in[i]);
+        out[i] = in[i]; /* the part before @ keeps its case, the domain is lowercased */
+        if (i > llen)
+            out[i] = lower;
+        key[i] = lower;
     }
     out[len] = '\0';
     key[len] = '\0';

@@ -183,11 +183,11 @@ gh_err gh_keys_rotate_if_due(struct gh_store *s, struct gh_keywrap *kw, int64_t 
     gh_free(keys);
     if (interval <= 0 || now < newest + interval)
         return GH_OK;
-    rc = store_new_key(s, kw, now, now + publish_ahead, out_kid);
+    int64_t activates_at = now + publish_ahead;
+    rc = store_new_key(s, kw, now, activates_at, out_kid);
     if (rc == GH_OK)
         gh_log(GH_LOG_INFO, "scheduled signing-key rotation", NULL, "key_rotated",
-               json_pack("{s:s,s:I}", "kid", out_kid, "activates_at",
-                         (json_int_t)(now + publish_ahead)));
+               json_pack("{s:s,s:I}", "kid", out_kid, "activates_at", (json_int_t)activates_at));
     return rc;
 }
 
@@ -222,8 +222,10 @@ static void fmt_time(int64_t t, char *buf, size_t size)
     }
     time_t tt = (time_t)t;
     struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* An unrepresentable time or a too-small buffer prints as an empty string, never as
+     * whatever the buffer held (strftime leaves it indeterminate when it returns 0). */
+    if (!gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        buf[0] = '\0';
 }
 
 gh_err gh_keys_print(struct gh_store *s, int64_t now, int64_t token_ttl, FILE *f)

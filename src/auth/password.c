@@ -382,7 +382,7 @@ static gh_err verify_django_bcrypt_sha256(const char *crypt_str, const char *pw,
     sha256_update(&ctx, pw_len, (const uint8_t *)pw);
     sha256_digest(&ctx, sizeof digest, digest);
     sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-    gh_err rc = verify_bcrypt(crypt_str, hex, 2 * SHA256_DIGEST_SIZE);
+    gh_err rc = verify_bcrypt(crypt_str, hex, sizeof hex - 1);
 
     sodium_memzero(&ctx, sizeof ctx);
     sodium_memzero(digest, sizeof digest);

@@ -17,7 +17,7 @@
 
 /* OWASP floor for argon2id: m = 19 MiB, t = 2 (libsodium fixes p = 1). */
 #define GH_PASSWORD_MIN_OPSLIMIT 2ULL
-#define GH_PASSWORD_MIN_MEMLIMIT (19u * 1024u * 1024u)
+#define GH_PASSWORD_MIN_MEMLIMIT ((size_t)19 * 1024 * 1024)
 
 struct gh_password_params {
     unsigned long long opslimit;

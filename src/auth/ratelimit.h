@@ -65,6 +65,20 @@ GH_MUST_USE gh_err gh_ratelimit_new_backend(const struct gh_ratelimit_ops *ops, 
                                             struct gh_ratelimit **out);
 void gh_ratelimit_free(struct gh_ratelimit *rl);
 
+/* The Redis backend (ratelimit_redis.c): the same GCRA done atomically in Redis by one Lua
+ * script on Redis's clock (now_ms is ignored: each instance's monotonic clock is its own), one
+ * key per rule and client with a TTL, so every instance draws on the same budget. url is a
+ * validated GATEHOUSE_REDIS_URL; hash_key (GH_RATELIMIT_REDIS_KEYBYTES, the same on every
+ * instance) keys the hash that names the Redis keys, so no client address is stored in clear.
+ * At most pool_size connections (one per HTTP thread is enough), 200 ms connect and command
+ * timeouts, reconnection with backoff. Tries one connection now: GH_ERR_CONFIG when Redis
+ * refuses the credentials; an unreachable Redis is only logged. While Redis cannot answer,
+ * gh_ratelimit_check returns GH_ERR_BUSY (the guard fails closed for sign-in classes). */
+#define GH_RATELIMIT_REDIS_KEYBYTES 32
+GH_MUST_USE gh_err gh_ratelimit_new_redis(const char *url,
+                                          const unsigned char hash_key[GH_RATELIMIT_REDIS_KEYBYTES],
+                                          unsigned pool_size, struct gh_ratelimit **out);
+
 /* Count one request of key under rule at now_ms (a monotonic clock, >= 0). Thread-safe.
  * GH_ERR_INVALID for a bad rule or NULL key/out, GH_ERR_TOO_LARGE for a key longer than
  * GH_RATELIMIT_KEY_MAX. A refusal is GH_OK with out->allowed false (the caller maps it to 429). */

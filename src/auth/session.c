@@ -130,7 +130,7 @@ gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_
         if (rc != GH_OK)
             return rc == GH_ERR_NOMEM ? rc : GH_ERR_AUTH;
     }
-    struct gh_user local_user;
+    struct gh_user local_user = {0}; /* an output of the lookups below; zeroed all the same */
     struct gh_user *user = out_user ? out_user : &local_user;
     /* Read the epoch before storage: a revocation committed after the read bumps it past us. */
     uint64_t epoch = gh_store_epoch(a->store);

@@ -28,7 +28,8 @@ static bool check_line(const char *line, size_t len, struct gh_user *u, const ch
     json_t *v;
     json_object_foreach(o, k, v)
     {
-        if (strcmp(k, "email") && strcmp(k, "password_hash") && strcmp(k, "display_name")) {
+        if (strcmp(k, "email") != 0 && strcmp(k, "password_hash") != 0 &&
+            strcmp(k, "display_name") != 0) {
             *why = "unknown field (allowed: email, password_hash, display_name)";
             goto out;
         }
@@ -174,6 +175,6 @@ out:
         sodium_memzero(line, IMPORT_LINE_MAX + 2);
         gh_free(line);
     }
-    fclose(f);
+    (void)fclose(f); /* opened read-only: a close error loses no data */
     return rc;
 }

@@ -73,6 +73,10 @@ static const struct setting settings[] = {
      "no other host can see or set. See docs/integrations.md for the trade-off."},
     {"GATEHOUSE_WEB_PAGES", T_BOOL, "true", 0, 0, OFF(web_pages),
      "Serve the built-in pages (`/signin`, `/signup`, `/account`, `/admin`)."},
+    {"GATEHOUSE_MAX_CONNECTIONS_PER_IP", T_INT, "-1", -1, 100000, OFF(max_connections_per_ip),
+     "Open connections one TCP peer may hold (slowloris from one address). -1 (default): 256, "
+     "or unlimited when GATEHOUSE_TRUSTED_PROXIES is set (proxied clients share the proxy's "
+     "address; limit them at the proxy). 0: unlimited."},
     {"GATEHOUSE_SANDBOX", T_BOOL, "true", 0, 0, OFF(sandbox),
      "After start-up, confine `serve` with a seccomp allowlist and no_new_privs (no exec, no "
      "new sockets, no executable memory). `false` is refused in production."},
@@ -81,7 +85,9 @@ static const struct setting settings[] = {
      "after binding its port and opening the database. The data directory must belong to it. "
      "Production refuses to serve as root without it."},
     {"GATEHOUSE_REDIS_URL", T_SECRET, NULL, 0, 0, OFF(redis_url),
-     "Optional `redis://…` for shared counters across instances. Secret."},
+     "`redis://[user:password@]host[:port][/db]` or `unix://[user:password@]/path.sock[?db=N]`: "
+     "rate-limit budgets shared by every instance (docs/deployment.md). No TLS: loopback, a "
+     "unix socket or stunnel. Secret."},
     {"GATEHOUSE_METRICS_LISTEN", T_STRING, "", 0, 0, OFF(metrics_listen),
      "`host:port` of a separate listener that answers only `GET /metrics` (Prometheus text). "
      "Empty (default): off. Never the public listener; bind it to loopback or a private "
@@ -421,6 +427,189 @@ static gh_err set_string(char **slot, const char *v)
     return GH_OK;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode s[0..len) into out (size bytes with the NUL); no control characters. */
+static bool url_decode(const char *s, size_t len, char *out, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = (unsigned char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f || n + 1 >= size)
+            return false;
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+static bool parse_redis_db(const char *s, size_t len, unsigned *out)
+{
+    unsigned long v = 0;
+    if (len == 0 || len > 5)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (v > 65535)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+/* host[:port] or [v6][:port] of a redis:// URL. */
+static const char *parse_redis_host(const char *s, size_t len, struct gh_redis_target *t)
+{
+    const char *port = NULL;
+    size_t hlen = len, plen = 0;
+    if (len > 0 && s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        unsigned char a[16];
+        if (!rb || (size_t)(rb - s - 1) > GH_REDIS_HOST_MAX || rb == s + 1)
+            return "the IPv6 address must be in brackets, like [::1]:6379";
+        hlen = (size_t)(rb - s - 1);
+        memcpy(t->host, s + 1, hlen);
+        t->host[hlen] = '\0';
+        if (inet_pton(AF_INET6, t->host, a) != 1)
+            return "the IPv6 address in brackets does not parse";
+        if (rb + 1 < s + len) {
+            if (rb[1] != ':')
+                return "expected :port after the IPv6 address";
+            port = rb + 2;
+            plen = len - (size_t)(port - s);
+        }
+    } else {
+        const char *colon = memchr(s, ':', len);
+        if (colon) {
+            hlen = (size_t)(colon - s);
+            port = colon + 1;
+            plen = len - hlen - 1;
+        }
+        if (hlen == 0)
+            return "the host is missing";
+        if (hlen > GH_REDIS_HOST_MAX)
+            return "the host is too long";
+        for (size_t i = 0; i < hlen; i++) {
+            char c = s[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == '_'))
+                return "the host must be a name or an IP address";
+        }
+        memcpy(t->host, s, hlen);
+        t->host[hlen] = '\0';
+    }
+    t->port = GH_REDIS_DEFAULT_PORT;
+    if (port) {
+        unsigned long p = 0;
+        if (plen == 0 || plen > 5)
+            return "the port must be a number from 1 to 65535";
+        for (size_t i = 0; i < plen; i++) {
+            if (port[i] < '0' || port[i] > '9')
+                return "the port must be a number from 1 to 65535";
+            p = p * 10 + (unsigned long)(port[i] - '0');
+        }
+        if (p < 1 || p > 65535)
+            return "the port must be a number from 1 to 65535";
+        t->port = (uint16_t)p;
+    }
+    return NULL;
+}
+
+/* The problem with url, or NULL when it parsed into t. Never quotes the value. */
+static const char *parse_redis_url(const char *url, struct gh_redis_target *t)
+{
+    bool unix_socket;
+    const char *rest;
+    memset(t, 0, sizeof *t);
+    if (strncmp(url, "redis://", 8) == 0) {
+        unix_socket = false;
+        rest = url + 8;
+    } else if (strncmp(url, "unix://", 7) == 0) {
+        unix_socket = true;
+        rest = url + 7;
+    } else if (strncmp(url, "redis+unix://", 13) == 0) {
+        unix_socket = true;
+        rest = url + 13;
+    } else if (strncmp(url, "rediss://", 9) == 0) {
+        return "rediss:// (TLS) is not available: Debian 12's hiredis has no TLS; reach Redis "
+               "on loopback, a unix socket or a local stunnel (docs/deployment.md)";
+    } else {
+        return "must be redis://[user:password@]host[:port][/db] or "
+               "unix://[user:password@]/path/to/redis.sock[?db=N]";
+    }
+    /* The authority runs to the first '/' (a password with '/', '?', '#' or '@' is
+     * percent-encoded); the userinfo is everything before its last '@'. */
+    size_t alen = strcspn(rest, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < alen; i++)
+        if (rest[i] == '@')
+            at = rest + i;
+    if (at) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        if (!colon || colon + 1 == at)
+            return "credentials must be user:password@ or :password@ (the password is "
+                   "required; percent-encode special characters)";
+        if (!url_decode(rest, (size_t)(colon - rest), t->user, sizeof t->user))
+            return "the user is too long or badly percent-encoded";
+        if (!url_decode(colon + 1, (size_t)(at - colon - 1), t->password, sizeof t->password))
+            return "the password is too long or badly percent-encoded";
+        alen -= (size_t)(at + 1 - rest);
+        rest = at + 1;
+    }
+    const char *tail = rest + alen;
+    if (!unix_socket) {
+        const char *why = parse_redis_host(rest, alen, t);
+        if (why)
+            return why;
+        if (*tail == '\0' || strcmp(tail, "/") == 0)
+            return NULL;
+        if (tail[0] != '/' || !parse_redis_db(tail + 1, strlen(tail + 1), &t->db))
+            return "after the host only /DB (a database number up to 65535) may follow";
+        return NULL;
+    }
+    if (alen != 0 || tail[0] != '/')
+        return "a unix socket URL is unix:///absolute/path/redis.sock (no host)";
+    size_t plen = strcspn(tail, "?#");
+    if (!url_decode(tail, plen, t->path, sizeof t->path))
+        return "the socket path is too long (107 bytes at most) or badly percent-encoded";
+    tail += plen;
+    if (*tail == '\0')
+        return NULL;
+    if (strncmp(tail, "?db=", 4) != 0 || !parse_redis_db(tail + 4, strlen(tail + 4), &t->db))
+        return "after the socket path only ?db=N (a database number up to 65535) may follow";
+    return NULL;
+}
+
+gh_err gh_config_redis_url_parse(const char *url, struct gh_redis_target *out,
+                                 char err[GH_CONFIG_ERR_MAX])
+{
+    const char *why = url ? parse_redis_url(url, out) : "is not set";
+    if (!why)
+        return GH_OK;
+    sodium_memzero(out, sizeof *out);
+    snprintf(err, GH_CONFIG_ERR_MAX, "GATEHOUSE_REDIS_URL: %s", why);
+    return GH_ERR_CONFIG;
+}
+
 gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void *ctx,
                            char err[GH_CONFIG_ERR_MAX])
 {
@@ -549,6 +738,16 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
         snprintf(err, GH_CONFIG_ERR_MAX,
                  "GATEHOUSE_DATABASE_URL: must be sqlite:PATH or postgresql://...");
         return GH_ERR_CONFIG;
+    }
+    if (cfg->redis_url) {
+        /* Parsed into secure memory: the result holds the password. */
+        struct gh_redis_target *rt = sodium_malloc(sizeof *rt);
+        if (!rt)
+            return GH_ERR_NOMEM;
+        gh_err rrc = gh_config_redis_url_parse(cfg->redis_url, rt, err);
+        sodium_free(rt);
+        if (rrc != GH_OK)
+            return rrc;
     }
     if (cfg->public_url && !url_is_http(cfg->public_url)) {
         snprintf(err, GH_CONFIG_ERR_MAX,

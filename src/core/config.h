@@ -35,6 +35,7 @@ struct gh_config {
     char origin[300];    /* gatehouse's own origin (scheme://host[:port]), from PUBLIC_URL/LISTEN */
     bool web_pages;
     bool sandbox;
+    long max_connections_per_ip; /* -1: automatic */
     char *run_as;              /* GATEHOUSE_USER: NULL when unset */
     char *test_sandbox_probe;  /* test only */
     char *redis_url; /* secret */
@@ -91,6 +92,29 @@ void gh_config_release(struct gh_config *cfg);
  * NULL when no previous key is configured. */
 GH_MUST_USE gh_err gh_config_master_key(const struct gh_config *cfg, unsigned char **out,
                                         unsigned char **previous_out, char err[GH_CONFIG_ERR_MAX]);
+
+/* GATEHOUSE_REDIS_URL, parsed (validated here at load; auth/ratelimit_redis.c connects with
+ * it). Holds the password: callers keep it in sodium_malloc memory and wipe it. */
+#define GH_REDIS_HOST_MAX 255
+#define GH_REDIS_PATH_MAX 107 /* sun_path less its NUL */
+#define GH_REDIS_USER_MAX 128
+#define GH_REDIS_PASSWORD_MAX 512
+#define GH_REDIS_DEFAULT_PORT 6379
+struct gh_redis_target {
+    char host[GH_REDIS_HOST_MAX + 1];         /* TCP: name or address ("" for a unix socket) */
+    char path[GH_REDIS_PATH_MAX + 1];         /* unix socket: absolute path ("" for TCP) */
+    char user[GH_REDIS_USER_MAX + 1];         /* ACL user; "" is Redis's default user */
+    char password[GH_REDIS_PASSWORD_MAX + 1]; /* secret; "" sends no AUTH */
+    uint16_t port;
+    unsigned db;
+};
+
+/* Parse redis://[[user]:password@]host[:port][/db] (IPv6 as [::1]) or, for a unix socket,
+ * unix://[[user]:password@]/path/redis.sock[?db=N] (also redis+unix://); user and password
+ * percent-decoded. rediss:// is refused (Debian 12's hiredis has no TLS). On failure err
+ * names GATEHOUSE_REDIS_URL and the problem, never the value. */
+GH_MUST_USE gh_err gh_config_redis_url_parse(const char *url, struct gh_redis_target *out,
+                                             char err[GH_CONFIG_ERR_MAX]);
 
 /* Is this 32-byte key weak or publicly known (all one byte, the documented example key)? */
 bool gh_config_key_is_weak(const unsigned char key[GH_MASTER_KEY_BYTES]);

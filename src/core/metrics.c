@@ -363,7 +363,7 @@ static struct child *child_get_locked(struct family *f, const char *const *value
     if (atomic_load_explicit(&f->nchildren, memory_order_relaxed) < GH_METRICS_MAX_CHILDREN)
         return child_create(f, values, hash);
     const char *other[GH_METRICS_MAX_LABELS];
-    for (size_t i = 0; i < f->nlabels; i++)
+    for (size_t i = 0; i < GH_METRICS_MAX_LABELS; i++) /* all of it: f->nlabels <= the bound */
         other[i] = GH_METRICS_OVERFLOW_VALUE;
     uint64_t ohash = values_hash(other, f->nlabels);
     c = child_find(f, other, ohash);
@@ -723,7 +723,10 @@ gh_err gh_metrics_render(struct gh_metrics *m, char **out, size_t *out_len)
         return GH_ERR_INVALID;
     struct family *sorted[GH_METRICS_MAX_FAMILIES];
     size_t n = atomic_load_explicit(&m->nfams, memory_order_acquire);
+    /* The elements are pointers, so the pointer's size is meant in both: */
+    // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of struct pointers, copied as such
     memcpy(sorted, m->fams, n * sizeof sorted[0]);
+    // NOLINTNEXTLINE(bugprone-sizeof-expression): qsort of pointers; family_cmp takes pointers
     qsort(sorted, n, sizeof sorted[0], family_cmp);
 
     struct obuf b = {0};

@@ -22,7 +22,7 @@
 #include "core/banned.h"
 
 #define MAGIC "GHBK1\n"
-#define CHUNK (64 * 1024)
+#define CHUNK ((size_t)64 * 1024)
 #define HEADER_MAX 2048
 #define SS_ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
 #define SS_HEADER crypto_secretstream_xchacha20poly1305_HEADERBYTES

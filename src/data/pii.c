@@ -79,7 +79,7 @@ static gh_err seal(const unsigned char *dek, const char *user_id, const char *fi
     size_t blen = NONCE + (size_t)clen;
     if (out_size < 4 + GH_B64URL_LEN(blen) + 1)
         return GH_ERR_TOO_LARGE;
-    memcpy(out, "pe1.", 4);
+    memcpy(out, "pe1.", sizeof "pe1."); /* terminated; the encoding then overwrites the NUL */
     gh_b64url_encode(blob, blen, out + 4, out_size - 4);
     return GH_OK;
 }

@@ -58,6 +58,8 @@ struct gh_http_options {
     const struct gh_cidr_list *trusted_proxies; /* whose X-Forwarded-For/-Proto are believed */
     gh_http_guard guard;                        /* may be NULL */
     const char *cors_origins; /* comma-separated exact origins allowed by CORS; "" none */
+    unsigned max_connections;   /* 0: 4096 */
+    unsigned per_ip_connections; /* connections one TCP peer may hold; 0: unlimited */
     const struct gh_http_asset *assets; /* may be NULL */
     size_t nassets;
 };
@@ -104,8 +106,17 @@ bool gh_http_is_https(struct gh_http_req *req);
  * heap copies the caller wipes and frees with gh_http_basic_free; GH_ERR_AUTH when absent. */
 GH_MUST_USE gh_err gh_http_basic(struct gh_http_req *req, char **user, char **pass);
 void gh_http_basic_free(char *user, char *pass);
+/* The token of an Authorization header value of the Bearer scheme (spaces around it trimmed),
+ * or NULL; *len its length. Pure (fuzzed). */
+const char *gh_http_parse_bearer(const char *header, size_t *len);
 /* The Bearer token of the Authorization header, or NULL; *len its length. */
 const char *gh_http_bearer(struct gh_http_req *req, size_t *len);
+
+/* Did an allocation fail while this request was being served (on any thread working on it)?
+ * A verdict reached meanwhile ("unknown token", "not active") may then be wrong: answer 503
+ * instead. (Client-error statuses become 503 by themselves; this is for the 200s that carry a
+ * negative verdict.) */
+bool gh_http_alloc_failed(struct gh_http_req *req);
 
 /* A per-request slot for the handler's own state, freed with free_fn at completion. */
 void gh_http_set_ctx(struct gh_http_req *req, void *ctx, void (*free_fn)(void *));

@@ -54,6 +54,7 @@ struct gh_http_req {
     bool problem;
     struct gh_http_header_kv headers[GH_HTTP_MAX_HEADERS];
     size_t nheaders;
+    bool headers_lost; /* a header could not be added: the answer would be incomplete */
 
     void *ctx;
     void (*ctx_free)(void *);

@@ -62,6 +62,11 @@ bool gh_http_body_is_form(struct gh_http_req *req)
     return req->is_form;
 }
 
+bool gh_http_alloc_failed(struct gh_http_req *req)
+{
+    return gh_mem_scope_failures(&req->mem) > 0;
+}
+
 void gh_http_set_ctx(struct gh_http_req *req, void *ctx, void (*free_fn)(void *))
 {
     if (req->ctx_free)
@@ -100,7 +105,11 @@ void gh_http_basic_free(char *user, char *pass)
 
 const char *gh_http_bearer(struct gh_http_req *req, size_t *len)
 {
-    const char *h = gh_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    return gh_http_parse_bearer(gh_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), len);
+}
+
+const char *gh_http_parse_bearer(const char *h, size_t *len)
+{
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return NULL;
     const char *t = h + 7;
@@ -190,9 +199,9 @@ static json_t *validate(json_t *obj, const struct gh_field *schema, size_t n, bo
                 snprintf(msg, sizeof msg, "must be at most %zu bytes", f->max_len);
                 problem = msg;
             }
+            const char *name = f ? f->name : strlen(k) == klen ? k : "(invalid name)";
             if (problem)
-                ok = add_error(errs, f ? f->name : strlen(k) == klen ? k : "(invalid name)",
-                               problem);
+                ok = add_error(errs, name, problem);
             else
                 ok = json_object_set(clean, f->name, v) == 0;
             if (!ok)
@@ -239,8 +248,13 @@ gh_err gh_http_decode_body(const char *body, size_t len, bool form, size_t max_v
         unsigned long failures = gh_mem_thread_failures();
         root =
             json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-        if (!root && gh_mem_thread_failures() != failures)
-            return GH_ERR_NOMEM; /* not the client's fault: 503, not 400 */
+        if (gh_mem_thread_failures() != failures) {
+            /* Not the client's fault (503, not 400) — and even a value that parsed cannot be
+             * trusted: jansson's lexer drops a character whose buffer could not grow, so
+             * "a@example.com" would silently become "a@example.co". */
+            json_decref(root);
+            return GH_ERR_NOMEM;
+        }
         if (!root) {
             *out_detail = "The body is not valid JSON (or not UTF-8, or has a duplicated key).";
             return GH_ERR_MALFORMED;

@@ -128,6 +128,8 @@ void gh_http_add_header(struct gh_http_req *req, const char *name, const char *v
             if (v) {
                 gh_free(req->headers[i].value);
                 req->headers[i].value = v;
+            } else {
+                req->headers_lost = true;
             }
             return;
         }
@@ -139,6 +141,7 @@ void gh_http_add_header(struct gh_http_req *req, const char *name, const char *v
     if (!n || !v) {
         gh_free(n);
         gh_free(v);
+        req->headers_lost = true; /* e.g. X-Auth-User-Id of a 200: server.c answers 503 */
         return;
     }
     req->headers[req->nheaders].name = n;

@@ -171,6 +171,26 @@ static const char unavailable_body[] =
  * with the fixed 503 at once; later callbacks only drop its body. */
 static char nomem_request;
 
+/* Replace an answer that an allocation failure may have made wrong by 503 ("retry"). */
+static void unavailable_if_unsure(struct gh_http_req *req)
+{
+    if (req->headers_lost) {
+        /* Without one of its headers (a session cookie, X-Auth-User-Id) it is not the answer:
+         * none of them, then. */
+        for (size_t i = 0; i < req->nheaders; i++) {
+            gh_free(req->headers[i].name);
+            gh_free(req->headers[i].value);
+        }
+        req->nheaders = 0;
+        req->headers_lost = false;
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+    } else if (req->status >= 400 && req->status < 500 && gh_mem_scope_failures(&req->mem) > 0) {
+        /* A client error decided while an allocation failed (a token that could not be
+         * parsed, a record that could not be read) is no verdict on the client's request. */
+        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+    }
+}
+
 static enum MHD_Result queue_reply(struct gh_http_req *req)
 {
     /* Most bodies fit a stack buffer: encode there (no growing heap buffer) and let MHD copy. */
@@ -178,10 +198,7 @@ static enum MHD_Result queue_reply(struct gh_http_req *req)
     char *text = NULL;
     size_t len = 0;
     enum MHD_ResponseMemoryMode mode = MHD_RESPMEM_PERSISTENT;
-    /* A client error decided while an allocation failed may be wrong (a token that could not
-     * be parsed, a field lost on the way): the honest answer is "unavailable, retry". */
-    if (req->status >= 400 && req->status < 500 && gh_mem_scope_failures(&req->mem) > 0)
-        gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+    unavailable_if_unsure(req);
     if (req->asset) {
         text = (char *)(uintptr_t)req->asset->data; /* PERSISTENT: never written or freed */
         len = req->asset->len;
@@ -227,7 +244,8 @@ static enum MHD_Result queue_reply(struct gh_http_req *req)
     gh_http_apply_headers(req, resp);
     if (fallback) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
-        MHD_add_response_header(resp, "Retry-After", "1");
+        if (!MHD_get_response_header(resp, "Retry-After"))
+            MHD_add_response_header(resp, "Retry-After", "1");
     }
     if (req->mem.armed_n > 0) {
         /* "not-fired; allocations=K": the request made only K allocations so far. */
@@ -454,11 +472,15 @@ static void log_request(struct gh_http_req *req)
         return;
     char addr[64];
     gh_log_truncate_addr(req->client, addr);
-    /* Only method, path, status, timing and a truncated address: never headers or bodies. */
+    /* Only method, path, status, timing and a truncated address: never headers or bodies. A
+     * path (or method) that is not UTF-8 cannot be a JSON string: it is named, not dropped. */
+    json_t *path = json_string(req->path);
+    json_t *method = json_string(req->method);
     gh_log(lvl, "request", req->request_id, "http_request",
-           json_pack("{s:s,s:s,s:i,s:I,s:s}", "method", req->method, "path", req->path, "status",
-                     (int)req->status, "duration_us", (json_int_t)(mono_us() - req->started_us),
-                     "client", addr));
+           json_pack("{s:o,s:o,s:i,s:I,s:s}", "method",
+                     method ? method : json_string("(not UTF-8)"), "path",
+                     path ? path : json_string("(not UTF-8)"), "status", (int)req->status,
+                     "duration_us", (json_int_t)(mono_us() - req->started_us), "client", addr));
 }
 
 /* The request structure itself could not be allocated: the fixed 503, without a request. */
@@ -745,7 +767,12 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_LIMIT, opt->max_connections ? opt->max_connections : 4096u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip_connections,
+        /* Strict HTTP parsing: no NUL in header values, Host required on HTTP/1.1, no
+         * whitespace tricks around header names (request smuggling and header confusion). */
+        MHD_OPTION_STRICT_FOR_CLIENT, 1,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(8 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!srv->daemon) {
         if (opt->tls_cert_pem)

@@ -358,7 +358,7 @@ static gh_err reconnect(struct gh_pg_store *s, struct pg_conn *c)
         s->backoff_ms = 0;
         s->retry_at_ms = 0;
     } else {
-        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS * 2;
+        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : (int64_t)BACKOFF_FIRST_MS * 2;
         if (s->backoff_ms > BACKOFF_MAX_MS)
             s->backoff_ms = BACKOFF_MAX_MS;
     }
@@ -419,7 +419,7 @@ void gh_pg_release(struct gh_pg_store *s, struct pg_conn *c)
 
 #define ACQUIRE(s, c)                                                                              \
     struct pg_conn *c = gh_pg_acquire(PGS(s));                                                     \
-    if (!c)                                                                                        \
+    if (!(c))                                                                                      \
         return GH_ERR_STORE;
 
 /* ---- revocation epoch ---- */

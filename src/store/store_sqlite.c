@@ -1584,7 +1584,7 @@ static gh_err sq_user_erase(struct gh_store *s, const char *user_id, int64_t now
     for (int i = 0; i < 20; i++) {
         if (sq_checkpoint(s) == GH_OK)
             break;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     return GH_OK;
@@ -1607,7 +1607,7 @@ gh_err gh_store_erasure_ledger_at(const char *db_path,
             continue;
         cb(line, (int64_t)strtoll(tab + 1, NULL, 10), ctx);
     }
-    fclose(f);
+    (void)fclose(f); /* opened read-only: a close error loses no data */
     return GH_OK;
 }
 
@@ -1645,8 +1645,8 @@ static gh_err rewrap_table(struct gh_store *s, const char *kind, const char *sel
         bind_text(st, 1, last);
         char ids[64][128];
         char texts[64][256];
-        int n = 0, r;
-        while (n < 64 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        int n = 0;
+        while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
             copy_col(st, 0, ids[n], sizeof ids[n]);
             copy_col(st, 1, texts[n], sizeof texts[n]);
             n++;

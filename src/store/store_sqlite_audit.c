@@ -95,6 +95,7 @@ static void read_mark(sqlite3_stmt *st, struct gh_audit_mark *m)
 /* The anchor; GH_ERR_NOT_FOUND when there is none. */
 static gh_err anchor_on(struct conn *c, struct gh_audit_mark *out)
 {
+    memset(out, 0, sizeof *out); /* defined even on paths the callers never read it */
     sqlite3_stmt *st = gh_sqlite_prepare(c, SQL_ANCHOR);
     if (!st)
         return GH_ERR_STORE;

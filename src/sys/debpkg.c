@@ -144,8 +144,8 @@ static bool package_name_ok(const char *p)
 
 /* Runs dpkg-query -W for the packages; its standard output (at most OUT_MAX - 1 bytes, the
  * rest drained and dropped) into out. */
-static gh_err run_dpkg_query(const char *dpkg_query, const struct gh_debpkg_floor *floors,
-                             size_t n, char *out)
+static gh_err run_dpkg_query(const char *dpkg_query, const struct gh_debpkg_floor *floors, size_t n,
+                             char *out)
 {
     /* posix_spawn takes char *const argv[]; nothing writes to these strings. */
     char *argv[GH_DEBPKG_MAX + 4];
@@ -202,7 +202,8 @@ static gh_err run_dpkg_query(const char *dpkg_query, const struct gh_debpkg_floo
     for (;;) {
         char drop[4096];
         bool full = len >= OUT_MAX - 1;
-        ssize_t r = full ? read(fds[0], drop, sizeof drop) : read(fds[0], out + len, OUT_MAX - 1 - len);
+        ssize_t r =
+            full ? read(fds[0], drop, sizeof drop) : read(fds[0], out + len, OUT_MAX - 1 - len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)

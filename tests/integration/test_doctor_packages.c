@@ -34,8 +34,8 @@ static void verify_warning(const char *lineptr)
     if (sscanf(p, " %127s %127s is older than %127[^,],", pkg, ver, floor) != 3)
         fail_msg("unexpected packages line: %s", lineptr);
     char cmd[512], got[256] = "";
-    snprintf(cmd, sizeof cmd, "dpkg-query -W -f='${Version}\\n' '%s' 2>/dev/null | sort -V | head -1",
-             pkg);
+    snprintf(cmd, sizeof cmd,
+             "dpkg-query -W -f='${Version}\\n' '%s' 2>/dev/null | sort -V | head -1", pkg);
     FILE *fp = popen(cmd, "r");
     assert_non_null(fp);
     if (!fgets(got, sizeof got, fp))
@@ -71,7 +71,8 @@ static void test_doctor_packages(void **state)
         if (warn < 1)
             fail_msg("no packages line:\n%s", c.out);
         assert_null(strstr(c.out, "cannot check"));
-        for (const char *p = strstr(c.out, "WARN  packages"); p; p = strstr(p + 1, "WARN  packages")) {
+        for (const char *p = strstr(c.out, "WARN  packages"); p;
+             p = strstr(p + 1, "WARN  packages")) {
             char lineptr[1024];
             size_t n = strcspn(p, "\n");
             snprintf(lineptr, sizeof lineptr, "%.*s", (int)n, p);

@@ -37,7 +37,7 @@ static const struct pair pairs[] = {
     {"1.0-1", "1.0-1+b1", -1},
     {"2.3.3-1+b1", "2.3.3-1", 1},
     {"1.0-1~bpo12+1", "1.0-1", -1},
-    {"1:0.1", "9.9", 1},                         /* the epoch wins */
+    {"1:0.1", "9.9", 1}, /* the epoch wins */
     {"1:4.4.33-2", "4.4.33-2", 1},
     {"2:6.2.1+dfsg1-1.1", "2:6.2.1+dfsg-3", 1}, /* '1' after "dfsg" beats '-' */
     {"10", "9", 1},
@@ -82,8 +82,8 @@ static void test_compare_matches_dpkg(void **state)
 static void test_invalid_versions(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "a1.0", "1.0-", ":1.0", "1:", "x:1.0", "1.0 2", "1.0-a b",
-                         "-1", "1:-1", "1.0-1:2", NULL};
+    const char *bad[] = {"",      "a1.0",    "1.0-", ":1.0", "1:",      "x:1.0",
+                         "1.0 2", "1.0-a b", "-1",   "1:-1", "1.0-1:2", NULL};
     for (int i = 0; bad[i]; i++) {
         bool ok = true;
         assert_int_equal(gh_debver_cmp(bad[i], "1.0", &ok), 0);
@@ -133,23 +133,23 @@ static void test_parsing_with_fake_dpkg_query(void **state)
     snprintf(fake, sizeof fake, "%s/dpkg-query", dir);
     /* A tab-separated line per installed package; exit 1 as dpkg-query does when some
      * package is unknown. The arguments must be exactly -W, the format and the packages. */
-    write_fake(fake,
-               "[ \"$1\" = -W ] || exit 3\n"
-               "[ \"$2\" = '--showformat=${Package}\t${db:Status-Abbrev}\t${Version}\n' ] || exit 4\n"
-               "[ \"$3 $4 $5 $6 $7 $8\" = 'liba libb libc libd libe libf' ] || exit 5\n"
-               "[ -z \"$HOME\" ] && [ \"$LC_ALL\" = C ] || exit 6\n"
-               "printf 'liba\\tii \\t1.2-3+deb12u1\\n'\n"
-               "printf 'libb\\tii \\t2.0-1\\n'\n"
-               "printf 'libb\\tii \\t1.9-1\\n'\n" /* another architecture, older */
-               "printf 'libc\\trc \\t1.0-1\\n'\n" /* removed, config files left */
-               "printf 'libd\\tii \\tnot-a-version\\n'\n"
-               "printf 'libe\\tiW \\t5.0\\n'\n"
-               "printf 'garbage line\\n'\n"
-               "exit 1\n");
+    write_fake(
+        fake,
+        "[ \"$1\" = -W ] || exit 3\n"
+        "[ \"$2\" = '--showformat=${Package}\t${db:Status-Abbrev}\t${Version}\n' ] || exit 4\n"
+        "[ \"$3 $4 $5 $6 $7 $8\" = 'liba libb libc libd libe libf' ] || exit 5\n"
+        "[ -z \"$HOME\" ] && [ \"$LC_ALL\" = C ] || exit 6\n"
+        "printf 'liba\\tii \\t1.2-3+deb12u1\\n'\n"
+        "printf 'libb\\tii \\t2.0-1\\n'\n"
+        "printf 'libb\\tii \\t1.9-1\\n'\n" /* another architecture, older */
+        "printf 'libc\\trc \\t1.0-1\\n'\n" /* removed, config files left */
+        "printf 'libd\\tii \\tnot-a-version\\n'\n"
+        "printf 'libe\\tiW \\t5.0\\n'\n"
+        "printf 'garbage line\\n'\n"
+        "exit 1\n");
     struct gh_debpkg_floor f[] = {
-        {"liba", "1.2-3+deb12u1", "CVE-A"}, {"libb", "2.0-1", "CVE-B"},
-        {"libc", "0.1", "CVE-C"},           {"libd", "1.0", "CVE-D"},
-        {"libe", "5.0~rc1", "CVE-E"},       {"libf", "1.0", "CVE-F"},
+        {"liba", "1.2-3+deb12u1", "CVE-A"}, {"libb", "2.0-1", "CVE-B"},   {"libc", "0.1", "CVE-C"},
+        {"libd", "1.0", "CVE-D"},           {"libe", "5.0~rc1", "CVE-E"}, {"libf", "1.0", "CVE-F"},
     };
     struct gh_debpkg_result r[6];
     assert_int_equal(gh_debpkg_check(fake, f, 6, r), GH_OK);
