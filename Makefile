@@ -8,7 +8,7 @@ DEB_BUILD = build-essential cmake pkg-config libmicrohttpd-dev libsodium-dev lib
             libsqlite3-dev nettle-dev libcrypt-dev libzxcvbn-dev libunistring-dev \
             libseccomp-dev libgnutls28-dev libpq-dev libhiredis-dev
 DEB_TEST  = libcmocka-dev libcurl4-openssl-dev sqlite3 openssl curl nginx-light caddy python3 \
-            chromium $(DEB_NODE)
+            chromium faketime $(DEB_NODE)
 # Node.js + npm for the browser tests (tests/e2e, playwright-core); the machine's own are used
 # when present (Debian's nodejs otherwise).
 DEB_NODE  = $(if $(shell command -v node >/dev/null && command -v npm >/dev/null && echo y),,nodejs npm)

@@ -1,4 +1,5 @@
 /* Thin wrappers over libsodium's base64 and randomness; strict decoding for untrusted text. */
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 #include <time.h>
@@ -79,7 +80,24 @@ bool gh_id_is_valid(const char *s)
     return last == 'A' || last == 'Q' || last == 'g' || last == 'w';
 }
 
+/* Wall-clock seconds that never run backwards. A clock stepped back (NTP, an operator) would
+ * revive tokens that had expired: instead the time carries on from where it was, at the rate
+ * of the monotonic clock, until the wall clock catches up. A step forward is taken as it comes
+ * (tokens expire, locks end). Per process. */
 int64_t gh_now(void)
 {
-    return (int64_t)time(NULL);
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static int64_t last_ns, last_mono_ns;
+    struct timespec w, m;
+    clock_gettime(CLOCK_REALTIME, &w);
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    int64_t wall = (int64_t)w.tv_sec * 1000000000 + w.tv_nsec;
+    int64_t mono = (int64_t)m.tv_sec * 1000000000 + m.tv_nsec;
+    pthread_mutex_lock(&lock);
+    if (last_mono_ns != 0 && wall < last_ns + (mono - last_mono_ns))
+        wall = last_ns + (mono - last_mono_ns);
+    last_ns = wall;
+    last_mono_ns = mono;
+    pthread_mutex_unlock(&lock);
+    return wall / 1000000000;
 }

@@ -4,9 +4,7 @@
  * gh_mem_fail_after (unit tests) and armed scopes (GATEHOUSE_TEST_ALLOC_FAIL). */
 #include <jansson.h>
 #include <sqlite3.h>
-#include <stdalign.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -212,8 +212,10 @@ static gh_err epoch_map(struct gh_sqlite_store *s)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return GH_ERR_STORE;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || (st.st_size < 8 && ftruncate(fd, 8) != 0)) {
+    /* Allocate the page now (and grow the file to 8 bytes): a store through a mapping of a
+     * sparse page raises SIGBUS when the file system is full — the first revocation after
+     * the disk filled would kill the process. */
+    if (posix_fallocate(fd, 0, 8) != 0) {
         close(fd);
         return GH_ERR_STORE;
     }
