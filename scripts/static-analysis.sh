@@ -60,7 +60,8 @@ need_tools() {
         command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
     done
     if [ -n "$missing" ]; then
-        echo "static analysis: missing tool(s):$missing (Debian: clang-tidy cppcheck clang-tools clang cmake python3)" >&2
+        echo "static analysis: missing tool(s):$missing" \
+            "(Debian: clang-tidy cppcheck clang-tools clang cmake python3)" >&2
         exit 2
     fi
 }
@@ -153,7 +154,8 @@ if ! CC=$CLANG cmake -S "$ROOT" -B "$WORK/cdb" -DCMAKE_BUILD_TYPE=Debug -DGH_TES
 fi
 # Only the translation units under SRC (not the generated sources, which a configure alone
 # does not write and which are data, not code).
-if ! python3 - "$WORK/cdb/compile_commands.json" "$SRC" "$WORK/cdb-src/compile_commands.json" <<'EOF'
+if ! python3 - "$WORK/cdb/compile_commands.json" "$SRC" \
+    "$WORK/cdb-src/compile_commands.json" <<'EOF'
 import json, os, sys
 db, src, out = sys.argv[1], sys.argv[2].rstrip("/") + "/", sys.argv[3]
 entries = [e for e in json.load(open(db))
@@ -213,6 +215,7 @@ echo "::: scan-build: exit $rc, $(($(now) - t0)) s"
 if [ $status -eq 0 ]; then
     echo "static analysis: clean (clang-tidy, cppcheck, scan-build) in $(($(now) - start)) s"
 else
-    echo "static analysis: FAILED:$failed ($(($(now) - start)) s; logs in $WORK if GH_SA_BUILD is set)"
+    echo "static analysis: FAILED:$failed ($(($(now) - start)) s;" \
+        "logs in $WORK if GH_SA_BUILD is set)"
 fi
 exit $status

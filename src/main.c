@@ -132,7 +132,7 @@ static int read_pem(const char *path, char **out)
     char *buf = sodium_malloc(65536);
     size_t n = buf ? fread(buf, 1, 65535, f) : 0;
     int bad = !buf || ferror(f) || n == 0 || n == 65535;
-    fclose(f);
+    (void)fclose(f); /* opened read-only: a close error loses no data */
     if (bad) {
         if (buf)
             sodium_free(buf);
@@ -380,7 +380,7 @@ static int cmd_serve(const struct gh_config *cfg)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN); /* cannot fail: a valid signal and disposition */
     if (enter_sandbox(cfg) != 0)
         goto out;
     char port[16];
@@ -754,7 +754,7 @@ static int cmd_users_contacts(const struct gh_config *cfg, const char *ids_file)
     struct gh_keywrap *kw = NULL;
     struct gh_pii *pii = NULL;
     struct contacts_ctx ctx = {0};
-    char *ids[1024];
+    char *ids[1024] = {0}; /* what the analyzer cannot prove the callback leaves alone */
     int code = 1;
     if (ids_file) {
         FILE *f = fopen(ids_file, "re");
@@ -766,7 +766,7 @@ static int cmd_users_contacts(const struct gh_config *cfg, const char *ids_file)
             if (gh_id_is_valid(line))
                 ids[ctx.nonly++] = gh_strdup(line);
         }
-        fclose(f);
+        (void)fclose(f); /* opened read-only: a close error loses no data */
         ctx.only = ids;
     }
     if (open_ops(cfg, &s, &kw) == 0 && open_pii(s, kw, &pii) == 0) {
@@ -875,7 +875,7 @@ static int backup_key(const struct gh_config *cfg, unsigned char **out)
 
 static int cmd_backup(const struct gh_config *cfg, int argc, char **argv)
 {
-    if (argc != 2 || (strcmp(argv[0], "create") && strcmp(argv[0], "restore"))) {
+    if (argc != 2 || (strcmp(argv[0], "create") != 0 && strcmp(argv[0], "restore") != 0)) {
         printf("usage: gatehouse backup create FILE | restore FILE\n"
                "  create: a consistent online snapshot (VACUUM INTO), encrypted (secretstream);\n"
                "          works while serve runs. The file never holds the master key.\n"

@@ -16,7 +16,7 @@ static void *ticker_main(void *arg)
 {
     struct gh_app *app = arg;
     while (!atomic_load(&app->stopping)) {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 250L * 1000 * 1000};
         nanosleep(&ts, NULL);
         int64_t now = gh_now(), counter = 0;
         if (app->audit && gh_audit_tick(app->audit, now) != GH_OK)

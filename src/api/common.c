@@ -54,8 +54,8 @@ json_t *gh_api_time(int64_t t)
     time_t tt = (time_t)t;
     struct tm tm;
     char buf[32];
-    gmtime_r(&tt, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!gmtime_r(&tt, &tm) || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return json_null();
     return json_string(buf);
 }
 

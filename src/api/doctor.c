@@ -272,7 +272,7 @@ static void check_database(struct report *r, const struct gh_config *cfg, struct
                 newest = keys[i].created_at;
         gh_free(keys);
     }
-    int64_t limit = cfg->key_rotate_interval > 0 ? cfg->key_rotate_interval : 90 * 86400;
+    int64_t limit = cfg->key_rotate_interval > 0 ? cfg->key_rotate_interval : (int64_t)90 * 86400;
     char msg[160];
     snprintf(msg, sizeof msg, "newest signing key is %lld days old (limit %lld)",
              (long long)((now - newest) / 86400), (long long)(limit / 86400));

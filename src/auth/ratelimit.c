@@ -242,6 +242,8 @@ static gh_err mem_check(void *state, const struct gh_rate_rule *rule, const char
     int64_t tat, new_tat, allow_at;
 
     memset(out, 0, sizeof *out);
+    if (t_us == 0) /* an invalid rule; gh_ratelimit_check refuses those before calling here */
+        return GH_ERR_INVALID;
     pthread_mutex_lock(mu);
     struct rl_slot *s = mem_slot(&m->slots[b * RL_WAYS], h, now_us);
     tat = s->tat_us > now_us ? s->tat_us : now_us;

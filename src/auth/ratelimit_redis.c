@@ -28,7 +28,7 @@
 #define RR_HASH_BYTES 16
 #define RR_MAX_AHEAD_US ((long long)2000000000000000) /* twice the front's largest window */
 /* prefix, rule name, ':', hex hash */
-#define RR_KEY_MAX (sizeof RR_PREFIX + GH_RATELIMIT_NAME_MAX + 1 + 2 * RR_HASH_BYTES)
+#define RR_KEY_MAX (sizeof RR_PREFIX + GH_RATELIMIT_NAME_MAX + 1 + 2 * (size_t)RR_HASH_BYTES)
 
 /* GCRA on Redis's clock (the one clock every instance shares). KEYS[1] holds the theoretical
  * arrival time in microseconds; ARGV[1] is the emission interval T (µs), ARGV[2] the burst.
@@ -163,7 +163,7 @@ static enum rr_fail command(redisContext *c, int argc, const char **argv, const 
 static enum rr_fail dial(const struct rr_state *st, redisContext **out)
 {
     const struct gh_redis_target *t = st->target;
-    struct timeval tv = {.tv_sec = 0, .tv_usec = RR_TIMEOUT_MS * 1000};
+    struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)RR_TIMEOUT_MS * 1000};
     redisContext *c;
     redisReply *r = NULL;
     enum rr_fail f = RR_OK;

@@ -695,7 +695,7 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
                          s->name, s->min, s->max);
                 rc = GH_ERR_CONFIG;
             } else {
-                *(double *)((char *)cfg + s->offset) = d;
+                memcpy((char *)cfg + s->offset, &d, sizeof d);
             }
             break;
         }
@@ -803,8 +803,8 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
                  "GATEHOUSE_TLS_KEY_PATH, or neither");
         return GH_ERR_CONFIG;
     }
-    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+    if (strcmp(cfg->log_level, "debug") != 0 && strcmp(cfg->log_level, "info") != 0 &&
+        strcmp(cfg->log_level, "warn") != 0 && strcmp(cfg->log_level, "error") != 0) {
         snprintf(err, GH_CONFIG_ERR_MAX, "GATEHOUSE_LOG_LEVEL: must be debug, info, warn or error");
         return GH_ERR_CONFIG;
     }

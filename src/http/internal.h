@@ -12,7 +12,7 @@
  * allocation fails) and the response header that tells whether it fired. */
 #define GH_HTTP_TEST_ALLOC_FAIL "X-Gatehouse-Test-Alloc-Fail"
 /* How much of an oversize chunked body is read (and dropped) before the connection is closed. */
-#define GH_HTTP_DISCARD_MAX (1024 * 1024)
+#define GH_HTTP_DISCARD_MAX ((size_t)1024 * 1024)
 
 struct gh_http_header_kv {
     char *name;

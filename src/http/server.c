@@ -70,7 +70,6 @@ static enum MHD_Result xff_collect(void *cls, enum MHD_ValueKind kind, const cha
         size_t drop = j->len + need - GH_XFF_MAX_BYTES;
         if (drop >= j->len) {
             j->len = 0;
-            need = vlen;
         } else {
             memmove(j->buf, j->buf + drop, j->len - drop);
             j->len -= drop;
@@ -801,7 +800,7 @@ void gh_http_drain(struct gh_http_server *srv, unsigned timeout_ms)
         close(fd);
     for (unsigned waited = 0; atomic_load(&srv->in_flight) > 0 && waited < timeout_ms;
          waited += 10) {
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
 }
