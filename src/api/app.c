@@ -103,6 +103,17 @@ static void register_metrics(struct gh_app *app)
     m->build_info = gh_metrics_gauge(mx, "gatehouse_build_info", "Always 1; the running version.",
                                      "version", version);
     gh_gauge_set(m->build_info, 1);
+    if (app->cfg->redis_url) {
+        m->redis_up = gh_metrics_gauge(
+            mx, "gatehouse_redis_up",
+            "1 while Redis answers the shared rate limits; 0 while sign-ins fail closed (503).",
+            NULL, NULL);
+        gh_gauge_set(m->redis_up, 1);
+        m->redis_failures = gh_metrics_counter(
+            mx, "gatehouse_redis_failures_total",
+            "Rate-limit requests Redis could not answer (unreachable, refused, bad reply).", NULL,
+            NULL);
+    }
     app->auth.cache_hits = gh_metrics_counter(
         mx, "gatehouse_token_cache_hits_total",
         "Access-token checks answered from the verified-token cache.", NULL, NULL);

@@ -34,6 +34,9 @@ struct gh_app_metrics {
     struct gh_counter *revoked_logout, *revoked_user, *revoked_reuse;
     struct gh_counter *rate_limited[GH_RULE_COUNT];
     struct gh_gauge *hash_depth, *hash_limit, *build_info;
+    struct gh_gauge *redis_up;          /* NULL without GATEHOUSE_REDIS_URL */
+    struct gh_counter *redis_failures;  /* NULL without GATEHOUSE_REDIS_URL */
+    _Atomic uint64_t redis_failures_seen;
     struct gh_histogram *hash_wait;
 };
 

@@ -13,6 +13,7 @@
 
 #include "api/doctor.h"
 #include "auth/keys.h"
+#include "auth/ratelimit.h"
 #include "core/enc.h"
 #include "core/mem.h"
 #include "data/audit.h"
@@ -309,6 +310,48 @@ static void check_database(struct report *r, const struct gh_config *cfg, struct
     }
 }
 
+/* Shared counters: with Redis configured, it must accept our credentials and answer (while it
+ * cannot, every sign-in is 503); on PostgreSQL without Redis each instance limits on its own. */
+static void check_redis(struct report *r, const struct gh_config *cfg)
+{
+    bool pg = cfg->database_url && strncmp(cfg->database_url, "postgres", 8) == 0;
+    if (!cfg->redis_url) {
+        line(r, PASS, "shared rate limits",
+             pg ? "in memory, per instance (set GATEHOUSE_REDIS_URL when several instances "
+                  "share this database)"
+                : "in memory (one instance on SQLite)",
+             NULL);
+        return;
+    }
+    /* The probe key is fixed, so any hash key will do: doctor creates no working key. */
+    unsigned char *hk = sodium_malloc(GH_RATELIMIT_REDIS_KEYBYTES);
+    struct gh_ratelimit *rl = NULL;
+    if (!hk) {
+        line(r, FAIL, "shared rate limits", "out of memory", NULL);
+        return;
+    }
+    randombytes_buf(hk, GH_RATELIMIT_REDIS_KEYBYTES);
+    gh_err rc = gh_ratelimit_new_redis(cfg->redis_url, hk, 1, &rl);
+    sodium_free(hk);
+    if (rc == GH_ERR_CONFIG) {
+        line(r, FAIL, "shared rate limits", "Redis refuses gatehouse's credentials",
+             "check the user and password in GATEHOUSE_REDIS_URL and the ACL (docs/deployment.md)");
+        return;
+    }
+    if (rc != GH_OK) {
+        line(r, FAIL, "shared rate limits", "the Redis client could not be set up",
+             "check GATEHOUSE_REDIS_URL");
+        return;
+    }
+    struct gh_ratelimit_health h;
+    gh_ratelimit_health(rl, &h);
+    gh_ratelimit_free(rl);
+    line(r, h.up ? PASS : FAIL, "shared rate limits",
+         h.up ? "Redis answers (limits and lockouts shared by every instance)"
+              : "Redis does not answer: sign-ins are refused with 503 until it does",
+         "start Redis or fix GATEHOUSE_REDIS_URL (docs/SECURITY.md)");
+}
+
 int gh_doctor_run(const struct gh_config *cfg, struct gh_store *s, struct gh_keywrap *kw, FILE *f)
 {
     struct report r = {.f = f, .worst = PASS};
@@ -318,6 +361,7 @@ int gh_doctor_run(const struct gh_config *cfg, struct gh_store *s, struct gh_key
     check_host(&r, cfg);
     check_env_files(&r, cfg);
     check_packages(&r);
+    check_redis(&r, cfg);
     if (s && kw)
         check_database(&r, cfg, s, kw, now);
     else

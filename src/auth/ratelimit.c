@@ -108,6 +108,15 @@ gh_err gh_ratelimit_check(struct gh_ratelimit *rl, const struct gh_rate_rule *ru
     return rl->ops->check(rl->state, rule, key, key_len, now_ms, out);
 }
 
+void gh_ratelimit_health(const struct gh_ratelimit *rl, struct gh_ratelimit_health *out)
+{
+    out->external = false;
+    out->up = true;
+    out->failures = 0;
+    if (rl && rl->ops->health)
+        rl->ops->health(rl->state, out);
+}
+
 size_t gh_ratelimit_memory_bytes(const struct gh_ratelimit *rl)
 {
     if (!rl)

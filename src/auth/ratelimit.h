@@ -45,6 +45,13 @@ struct gh_rate_decision {
     int64_t reset_ms;   /* milliseconds until the full burst is available again */
 };
 
+/* Whether the limiter's shared store answers (for metrics and `gatehouse doctor`). */
+struct gh_ratelimit_health {
+    bool external;     /* the counters live outside the process (Redis) */
+    bool up;           /* the last request to that store succeeded (always true in memory) */
+    uint64_t failures; /* requests the store could not answer since start (monotonic) */
+};
+
 /* Backend interface. check receives a validated rule and key (key_len bytes, NUL-terminated).
  * memory_bytes may be NULL (an external store reports 0). */
 struct gh_ratelimit_ops {
@@ -52,6 +59,8 @@ struct gh_ratelimit_ops {
                     int64_t now_ms, struct gh_rate_decision *out);
     void (*free)(void *state);
     size_t (*memory_bytes)(const void *state);
+    /* NULL for a backend inside the process (always up). */
+    void (*health)(const void *state, struct gh_ratelimit_health *out);
 };
 
 struct gh_ratelimit;
@@ -98,6 +107,9 @@ GH_MUST_USE gh_err gh_ratelimit_check(struct gh_ratelimit *rl, const struct gh_r
  * enough. On a bad rule or a too-small buffer the value is "" (send no header). */
 void gh_ratelimit_headers(const struct gh_rate_rule *rule, const struct gh_rate_decision *d,
                           char *limit_out, size_t limit_size, char *policy_out, size_t policy_size);
+
+/* The backend's health; a memory limiter is {external false, up true, failures 0}. */
+void gh_ratelimit_health(const struct gh_ratelimit *rl, struct gh_ratelimit_health *out);
 
 /* Bytes held by the limiter (constant for the memory backend; for the bench and metrics). */
 size_t gh_ratelimit_memory_bytes(const struct gh_ratelimit *rl);

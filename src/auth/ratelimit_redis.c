@@ -79,6 +79,7 @@ struct rr_state {
     int64_t retry_at_ms; /* no connection attempt before this (monotonic) */
     int64_t backoff_ms;
     atomic_bool down; /* one log line per outage and one per recovery (no lock: hot path) */
+    atomic_uint_fast64_t failures; /* requests Redis could not answer (metrics) */
 };
 
 static int64_t mono_ms(void)
@@ -123,6 +124,8 @@ static const char *fail_name(enum rr_fail f)
 static void note_state(struct rr_state *st, enum rr_fail f)
 {
     bool was_down = atomic_exchange(&st->down, f != RR_OK);
+    if (f != RR_OK)
+        atomic_fetch_add_explicit(&st->failures, 1, memory_order_relaxed);
     if (f != RR_OK && !was_down)
         gh_log(GH_LOG_WARN, "redis unavailable: sign-in rate limits fail closed", NULL,
                "ratelimit_redis_unavailable", json_pack("{s:s}", "reason", fail_name(f)));
@@ -429,10 +432,19 @@ static void redis_free(void *state)
     gh_free(st);
 }
 
+static void redis_health(const void *state, struct gh_ratelimit_health *out)
+{
+    const struct rr_state *st = state;
+    out->external = true;
+    out->up = !atomic_load(&st->down);
+    out->failures = (uint64_t)atomic_load_explicit(&st->failures, memory_order_relaxed);
+}
+
 static const struct gh_ratelimit_ops redis_ops = {
     .check = redis_check,
     .free = redis_free,
     .memory_bytes = NULL,
+    .health = redis_health,
 };
 
 /* The first connection and one run of the script (on a probe key that expires at once), so a

@@ -906,10 +906,62 @@ static long post_status(const struct h_server *s, const char *path, json_t *body
     return st;
 }
 
+/* The metrics listener's port (GATEHOUSE_METRICS_LISTEN=127.0.0.1:0), from the start-up log. */
+static int metrics_port(const struct h_server *srv)
+{
+    for (int i = 0; i < 100; i++) {
+        char *log = h_read_file(srv->log_path, NULL);
+        const char *p = log ? strstr(log, "\"event\":\"metrics_listening\"") : NULL;
+        const char *q = p ? strstr(p, "\"port\":") : NULL;
+        int port = q ? (int)strtol(q + 7, NULL, 10) : -1;
+        free(log);
+        if (port > 0)
+            return port;
+        h_sleep_ms(50);
+    }
+    return -1;
+}
+
+/* The value of an unlabelled metric on the metrics listener (-1 when absent). */
+static double metric(const struct h_server *s, int mport, const char *name)
+{
+    struct h_server m = *s;
+    struct h_response r;
+    m.port = mport;
+    assert_int_equal(h_get(&m, "/metrics", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    double v = -1;
+    size_t n = strlen(name);
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && p[n] == ' ')
+            v = strtod(p + n + 1, NULL);
+    h_response_free(&r);
+    return v;
+}
+
+/* `gatehouse doctor`'s line about shared rate limits, as run with s's environment. */
+static void expect_doctor_redis(const struct h_server *s, const char *verdict)
+{
+    const char *args[] = {"doctor", NULL};
+    struct h_cli_result c;
+    assert_int_equal(h_cli(s, args, &c), 0);
+    char want[64];
+    snprintf(want, sizeof want, "%s  shared rate limits", verdict);
+    if (!c.out || !strstr(c.out, want))
+        fail_msg("doctor lacks '%s':\n%s", want, c.out ? c.out : "");
+    h_cli_free(&c);
+}
+
 static void test_redis_outage(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(start_instance(f, &f->a, f->tcp_env, NULL), 0);
+    const char *mx[] = {"GATEHOUSE_METRICS_LISTEN=127.0.0.1:0", NULL};
+    assert_int_equal(start_instance(f, &f->a, f->tcp_env, mx), 0);
+    int mport = metrics_port(&f->a);
+    assert_true(mport > 0);
+    assert_true(metric(&f->a, mport, "gatehouse_redis_up") == 1);
+    assert_true(metric(&f->a, mport, "gatehouse_redis_failures_total") == 0);
+    expect_doctor_redis(&f->a, "PASS");
     assert_int_equal(start_instance(f, &f->b, f->unix_env, NULL), 0);
     char email[128], email2[128];
     struct h_tokens ta, tb;
@@ -940,6 +992,10 @@ static void test_redis_outage(void **state)
         assert_int_equal(h_me_status(&f->a, tb.access), 200);
         assert_int_equal(h_me_status(&f->b, tb.access), 200);
     }
+    /* Operators see it: the gauge, the failures counter, and doctor. */
+    assert_true(metric(&f->a, mport, "gatehouse_redis_up") == 0);
+    assert_true(metric(&f->a, mport, "gatehouse_redis_failures_total") >= 3);
+    expect_doctor_redis(&f->a, "FAIL");
     /* One line per outage, not one per request. */
     assert_int_equal(log_count(&f->a, "\"event\":\"ratelimit_redis_unavailable\""), 1);
     assert_int_equal(log_count(&f->b, "\"event\":\"ratelimit_redis_unavailable\""), 1);
@@ -962,6 +1018,8 @@ static void test_redis_outage(void **state)
     }
     assert_int_equal(h_register(&f->b, email2, PW, NULL, NULL), 201);
     assert_int_equal(h_refresh(&f->a, ta.refresh, NULL), 200);
+    assert_true(metric(&f->a, mport, "gatehouse_redis_up") == 1);
+    expect_doctor_redis(&f->a, "PASS");
     stop_clean(&f->a);
     stop_clean(&f->b);
 }

@@ -365,10 +365,19 @@ static void fake_free(void *st)
     fake_frees++;
 }
 
+static void fake_health(const void *st, struct gh_ratelimit_health *out)
+{
+    (void)st;
+    out->external = true;
+    out->up = false;
+    out->failures = 7;
+}
+
 static void test_backend_interface(void **state)
 {
     (void)state;
-    static const struct gh_ratelimit_ops ops = {fake_check, fake_free, NULL};
+    static const struct gh_ratelimit_ops ops = {fake_check, fake_free, NULL, fake_health};
+    struct gh_ratelimit_health h;
     struct gh_ratelimit *rl = NULL;
     struct gh_rate_decision d;
     assert_int_equal(gh_ratelimit_new_backend(&ops, NULL, &rl), GH_OK);
@@ -376,8 +385,23 @@ static void test_backend_interface(void **state)
     assert_true(d.allowed);
     assert_int_equal(gh_ratelimit_check(rl, &login, NULL, T0, &d), GH_ERR_INVALID);
     assert_true(gh_ratelimit_memory_bytes(rl) > 0);
+    /* Health comes from the backend ... */
+    gh_ratelimit_health(rl, &h);
+    assert_true(h.external);
+    assert_false(h.up);
+    assert_int_equal(h.failures, 7);
     gh_ratelimit_free(rl);
     assert_int_equal(fake_frees, 1);
+    /* ... and a memory limiter is always up, inside the process. */
+    assert_int_equal(gh_ratelimit_new_memory(16, &rl), GH_OK);
+    h.external = true;
+    h.up = false;
+    h.failures = 9;
+    gh_ratelimit_health(rl, &h);
+    assert_false(h.external);
+    assert_true(h.up);
+    assert_int_equal(h.failures, 0);
+    gh_ratelimit_free(rl);
 }
 
 int main(void)
