@@ -103,6 +103,15 @@ static void register_metrics(struct gh_app *app)
     m->build_info = gh_metrics_gauge(mx, "gatehouse_build_info", "Always 1; the running version.",
                                      "version", version);
     gh_gauge_set(m->build_info, 1);
+    m->audit_failures = gh_metrics_counter(
+        mx, "gatehouse_audit_append_failures_total",
+        "Audit appends the store could not take (the event waits in the retry queue).", NULL,
+        NULL);
+    m->audit_lost = gh_metrics_counter(mx, "gatehouse_audit_events_lost_total",
+                                       "Audit events lost because the retry queue was full.",
+                                       NULL, NULL);
+    m->audit_pending = gh_metrics_gauge(mx, "gatehouse_audit_pending",
+                                        "Audit events waiting in the retry queue.", NULL, NULL);
     if (app->cfg->redis_url) {
         m->redis_up = gh_metrics_gauge(
             mx, "gatehouse_redis_up",

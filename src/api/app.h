@@ -37,6 +37,9 @@ struct gh_app_metrics {
     struct gh_gauge *redis_up;          /* NULL without GATEHOUSE_REDIS_URL */
     struct gh_counter *redis_failures;  /* NULL without GATEHOUSE_REDIS_URL */
     _Atomic uint64_t redis_failures_seen;
+    struct gh_counter *audit_failures, *audit_lost;
+    struct gh_gauge *audit_pending;
+    _Atomic uint64_t audit_failures_seen, audit_lost_seen;
     struct gh_histogram *hash_wait;
 };
 

@@ -28,8 +28,13 @@ gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
                     : GH_ERR_AUTH;
     if (rc == GH_OK) {
         if (via_cookie && !gh_api_method_is_safe(req) &&
-            !gh_api_csrf_check_or_reply(app, req, claims->sid))
+            !gh_api_csrf_check_or_reply(app, req, claims->sid)) {
+            if (user) { /* refused: the caller returns without using (or wiping) the profile */
+                sodium_memzero(user->email, sizeof user->email);
+                sodium_memzero(user->display_name, sizeof user->display_name);
+            }
             return GH_ERR_FORBIDDEN;
+        }
         return GH_OK;
     }
     if (rc == GH_ERR_AUTH) {
@@ -178,11 +183,17 @@ void gh_api_audit(struct gh_app *app, struct gh_http_req *req, const char *actio
                                 .outcome = outcome,
                                 .request_id = req ? gh_http_request_id(req) : NULL,
                                 .client = client};
-    /* The action already happened and was committed: a failed append is logged loudly (and
-     * visible to `audit verify` as a missing event) rather than failing the user's request. */
+    /* The action already happened and was committed: an event the store cannot take now is
+     * queued with its time and stored by the ticker (gh_audit_tick) when the store answers
+     * again, rather than failing the user's request after the fact. Only a full queue loses
+     * one: logged at error level and counted (gatehouse_audit_events_lost_total). */
     gh_err rc = app->audit ? gh_audit_append(app->audit, &ev) : GH_ERR_INTERNAL;
-    if (rc != GH_OK)
-        gh_log(GH_LOG_ERROR, "audit append failed", req ? gh_http_request_id(req) : NULL,
+    if (rc == GH_ERR_BUSY)
+        gh_log(GH_LOG_WARN, "audit append delayed: queued for retry",
+               req ? gh_http_request_id(req) : NULL, "audit_append_queued",
+               json_pack("{s:s}", "action", action));
+    else if (rc != GH_OK)
+        gh_log(GH_LOG_ERROR, "audit append failed: event lost", req ? gh_http_request_id(req) : NULL,
                "audit_append_failed",
                json_pack("{s:s,s:s}", "action", action, "error", gh_err_name(rc)));
 }

@@ -20,6 +20,17 @@ void gh_api_readyz(struct gh_http_req *req, void *appv)
     gh_api_reply_object(req, 200, json_pack("{s:s}", "status", "ready"));
 }
 
+/* A module counts on its own (total since start); carry what is new into the Prometheus
+ * counter exactly once, however many scrapes run at the same time. */
+static void carry(struct gh_counter *c, _Atomic uint64_t *seen, uint64_t total)
+{
+    uint64_t prev = atomic_load(seen);
+    while (total > prev && !atomic_compare_exchange_weak(seen, &prev, total))
+        ;
+    if (total > prev)
+        gh_counter_add(c, total - prev);
+}
+
 void gh_api_metrics(struct gh_http_req *req, void *appv)
 {
     struct gh_app *app = appv;
@@ -30,15 +41,13 @@ void gh_api_metrics(struct gh_http_req *req, void *appv)
         struct gh_ratelimit_health h;
         gh_ratelimit_health(app->limiter, &h);
         gh_gauge_set(app->m.redis_up, h.up ? 1 : 0);
-        /* The backend counts on its own; carry what is new into the counter exactly once,
-         * however many scrapes run at the same time. */
-        uint64_t seen = atomic_load(&app->m.redis_failures_seen);
-        while (h.failures > seen &&
-               !atomic_compare_exchange_weak(&app->m.redis_failures_seen, &seen, h.failures))
-            ;
-        if (h.failures > seen)
-            gh_counter_add(app->m.redis_failures, h.failures - seen);
+        carry(app->m.redis_failures, &app->m.redis_failures_seen, h.failures);
     }
+    struct gh_audit_stats as;
+    gh_audit_stats(app->audit, &as);
+    gh_gauge_set(app->m.audit_pending, (double)as.pending);
+    carry(app->m.audit_failures, &app->m.audit_failures_seen, as.failures);
+    carry(app->m.audit_lost, &app->m.audit_lost_seen, as.dropped);
     gh_err rc = gh_metrics_render(app->metrics, &text, &len);
     if (rc != GH_OK) {
         gh_http_reply_error(req, rc, NULL);

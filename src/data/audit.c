@@ -37,6 +37,13 @@ struct gh_audit {
     int64_t since_cp;     /* appends by this instance since its last checkpoint */
     int64_t last_cp_seq;
     int64_t last_cp_time;
+    /* Events whose append failed (out of memory, a busy or full disk, the database away),
+     * kept in order with their own time and retried by gh_audit_tick before anything else is
+     * checkpointed. A fixed ring allocated here: queuing never allocates. */
+    pthread_mutex_t qlock;
+    struct gh_audit_row *queue; /* GH_AUDIT_RETRY_MAX rows */
+    size_t qhead, qlen;
+    struct gh_audit_stats stats; /* guarded by qlock */
 };
 
 /* ---- field rules ---- */
@@ -194,17 +201,26 @@ gh_err gh_audit_new(struct gh_store *s, struct gh_keywrap *kw, const struct gh_a
     a->interval = opt && opt->checkpoint_interval > 0 ? opt->checkpoint_interval
                                                       : GH_AUDIT_CHECKPOINT_INTERVAL;
     a->last_cp_time = now;
+    if (!(a->queue = gh_calloc(GH_AUDIT_RETRY_MAX, sizeof *a->queue)))
+        goto out;
+    if (pthread_mutex_init(&a->qlock, NULL) != 0) {
+        rc = GH_ERR_INTERNAL;
+        goto out;
+    }
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
+        pthread_mutex_destroy(&a->qlock);
         rc = GH_ERR_INTERNAL;
         goto out;
     }
     if ((rc = gh_keys_working_key(s, kw, GH_AUDIT_KEY_NAME, now, seed)) != GH_OK) {
         pthread_mutex_destroy(&a->lock);
+        pthread_mutex_destroy(&a->qlock);
         goto out;
     }
     crypto_sign_seed_keypair(a->pk, a->sk, seed);
     if ((rc = gh_store_audit_last_checkpoint(s, &a->last_cp_seq)) != GH_OK) {
         pthread_mutex_destroy(&a->lock);
+        pthread_mutex_destroy(&a->qlock);
         goto out;
     }
     *out = a;
@@ -217,6 +233,7 @@ out:
     if (a) {
         if (a->sk)
             sodium_free(a->sk); /* sodium_free wipes */
+        gh_free(a->queue);
         gh_free(a);
     }
     return rc;
@@ -226,18 +243,40 @@ void gh_audit_free(struct gh_audit *a)
 {
     if (!a)
         return;
+    pthread_mutex_lock(&a->qlock);
+    size_t lost = a->qlen;
+    pthread_mutex_unlock(&a->qlock);
+    if (lost > 0)
+        gh_log(GH_LOG_ERROR, "audit events lost at shutdown: they could not be stored", NULL,
+               "audit_events_lost", json_pack("{s:I}", "count", (json_int_t)lost));
     sodium_free(a->sk);
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->qlock);
+    gh_free(a->queue);
     gh_free(a);
 }
+
+static gh_err flush_queue(struct gh_audit *a);
 
 gh_err gh_audit_close(struct gh_audit *a)
 {
     if (!a)
         return GH_OK;
-    gh_err rc = gh_audit_checkpoint(a, gh_now());
+    gh_err rc = flush_queue(a);
+    gh_err cp = gh_audit_checkpoint(a, gh_now());
     gh_audit_free(a);
-    return rc;
+    return rc != GH_OK ? rc : cp;
+}
+
+void gh_audit_stats(struct gh_audit *a, struct gh_audit_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->qlock);
+    *out = a->stats;
+    out->pending = a->qlen;
+    pthread_mutex_unlock(&a->qlock);
 }
 
 void gh_audit_public_key(const struct gh_audit *a, unsigned char out[32])
@@ -285,6 +324,9 @@ out:
 
 gh_err gh_audit_tick(struct gh_audit *a, int64_t now)
 {
+    gh_err q = flush_queue(a);
+    if (q != GH_OK)
+        return q; /* the chain is not checkpointed past a gap that is still being filled */
     pthread_mutex_lock(&a->lock);
     bool due = now - a->last_cp_time >= a->interval;
     pthread_mutex_unlock(&a->lock);
@@ -315,6 +357,72 @@ static gh_err seal(void *ctx, struct gh_audit_row *row)
     return GH_OK;
 }
 
+/* Store row, unless earlier events still wait (they go first: the chain keeps the order in
+ * which events happened). On failure the row joins the retry queue; GH_ERR_BUSY says it was
+ * queued, GH_ERR_TOO_LARGE that the queue was full and the event is lost (both counted). */
+static gh_err append_row(struct gh_audit *a, const struct gh_audit_row *row)
+{
+    pthread_mutex_lock(&a->qlock);
+    bool behind = a->qlen > 0;
+    pthread_mutex_unlock(&a->qlock);
+    gh_err rc = behind ? GH_ERR_BUSY : GH_OK;
+    if (!behind) {
+        struct gh_audit_row r = *row;
+        rc = gh_store_audit_append(a->s, &r, seal, NULL);
+        if (rc == GH_OK)
+            return GH_OK;
+    }
+    pthread_mutex_lock(&a->qlock);
+    if (!behind)
+        a->stats.failures++;
+    if (a->qlen == GH_AUDIT_RETRY_MAX) {
+        a->stats.dropped++;
+        pthread_mutex_unlock(&a->qlock);
+        return GH_ERR_TOO_LARGE;
+    }
+    a->queue[(a->qhead + a->qlen) % GH_AUDIT_RETRY_MAX] = *row;
+    a->qlen++;
+    a->stats.queued++;
+    pthread_mutex_unlock(&a->qlock);
+    (void)rc;
+    return GH_ERR_BUSY;
+}
+
+/* Store the queued rows in order; stop at the first that still fails. Appends happen under the
+ * store's own serialisation; qlock is not held across a store call. */
+static gh_err flush_queue(struct gh_audit *a)
+{
+    for (;;) {
+        struct gh_audit_row r;
+        pthread_mutex_lock(&a->qlock);
+        if (a->qlen == 0) {
+            pthread_mutex_unlock(&a->qlock);
+            return GH_OK;
+        }
+        r = a->queue[a->qhead];
+        pthread_mutex_unlock(&a->qlock);
+        gh_err rc = gh_store_audit_append(a->s, &r, seal, NULL);
+        pthread_mutex_lock(&a->qlock);
+        if (rc != GH_OK) {
+            a->stats.failures++;
+            pthread_mutex_unlock(&a->qlock);
+            return rc;
+        }
+        memset(&a->queue[a->qhead], 0, sizeof a->queue[a->qhead]);
+        a->qhead = (a->qhead + 1) % GH_AUDIT_RETRY_MAX;
+        a->qlen--;
+        a->stats.recovered++;
+        size_t left = a->qlen;
+        pthread_mutex_unlock(&a->qlock);
+        if (left == 0)
+            gh_log(GH_LOG_WARN, "audit events stored after a delay", NULL, "audit_recovered",
+                   NULL);
+        pthread_mutex_lock(&a->lock);
+        a->since_cp++;
+        pthread_mutex_unlock(&a->lock);
+    }
+}
+
 gh_err gh_audit_append(struct gh_audit *a, const struct gh_audit_event *ev)
 {
     struct gh_audit_row row;
@@ -328,7 +436,7 @@ gh_err gh_audit_append(struct gh_audit *a, const struct gh_audit_event *ev)
     copy_field(row.outcome, sizeof row.outcome, ev->outcome);
     copy_field(row.request_id, sizeof row.request_id, ev->request_id);
     copy_field(row.client, sizeof row.client, ev->client);
-    gh_err rc = gh_store_audit_append(a->s, &row, seal, NULL);
+    gh_err rc = append_row(a, &row);
     if (rc != GH_OK)
         return rc;
     pthread_mutex_lock(&a->lock);

@@ -45,6 +45,19 @@ struct gh_audit_options {
 
 struct gh_audit;
 
+/* Rows a gh_audit holds for retry when the store cannot take them. */
+#define GH_AUDIT_RETRY_MAX 256
+
+struct gh_audit_stats {
+    uint64_t failures;  /* store appends that failed (first tries and retries) */
+    uint64_t queued;    /* events put in the retry queue */
+    uint64_t recovered; /* queued events stored later */
+    uint64_t dropped;   /* events lost: the queue was full */
+    size_t pending;     /* events in the queue now */
+};
+/* Counters since start (for metrics). NULL-safe (all zero). */
+void gh_audit_stats(struct gh_audit *a, struct gh_audit_stats *out);
+
 /* Load (creating on first use) the audit signing seed and derive the key pair. opt may be
  * NULL. s and kw must outlive the gh_audit; kw is used only here. */
 GH_MUST_USE gh_err gh_audit_new(struct gh_store *s, struct gh_keywrap *kw,
@@ -58,10 +71,15 @@ void gh_audit_free(struct gh_audit *a);
 
 /* Append one event (GH_ERR_INVALID when a field breaks the rules above; nothing is stored).
  * Every checkpoint_every successful appends a checkpoint follows; its failure is logged, not
- * returned (the event is stored; the next tick retries). */
+ * returned (the event is stored; the next tick retries).
+ * When the store cannot take the event (out of memory, disk full, database unreachable), or
+ * earlier events are still waiting, the event keeps its time and joins a retry queue of
+ * GH_AUDIT_RETRY_MAX rows (allocated by gh_audit_new; queuing allocates nothing): GH_ERR_BUSY.
+ * When that queue is full the event is lost: GH_ERR_TOO_LARGE. Both are counted. */
 GH_MUST_USE gh_err gh_audit_append(struct gh_audit *a, const struct gh_audit_event *ev);
-/* Call periodically: checkpoints when checkpoint_interval seconds have passed since the last
- * one and there are events after it. */
+/* Call periodically: first stores queued events in order (returning the store's error while
+ * one still fails: no checkpoint is signed over a gap being filled), then checkpoints when
+ * checkpoint_interval seconds have passed since the last one and there are events after it. */
 GH_MUST_USE gh_err gh_audit_tick(struct gh_audit *a, int64_t now);
 /* Checkpoint the current tail now, unless it is already checkpointed. */
 GH_MUST_USE gh_err gh_audit_checkpoint(struct gh_audit *a, int64_t now);

@@ -282,7 +282,12 @@ static void test_metrics_listener(void **state)
         "gatehouse_http_request_duration_seconds_bucket{route=\"GET /v1/me\",le=\"+Inf\"} 1",
         "# TYPE gatehouse_hash_wait_seconds histogram",
         "gatehouse_rate_limited_total{rule=\"login\"} 0",
+        "gatehouse_audit_pending 0",
+        "gatehouse_audit_append_failures_total 0",
+        "gatehouse_audit_events_lost_total 0",
         NULL};
+    /* Redis metrics only exist with Redis. */
+    assert_null(strstr(r.body, "gatehouse_redis_up"));
     for (int i = 0; want[i]; i++)
         if (!strstr(r.body, want[i]))
             fail_msg("metrics lack '%s':\n%s", want[i], r.body);

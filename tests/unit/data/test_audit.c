@@ -151,7 +151,7 @@ static void expect_bad(struct fx *f, enum gh_audit_problem kind, int64_t seq, co
 }
 
 struct collect {
-    struct gh_audit_row rows[N_EVENTS + 10];
+    struct gh_audit_row rows[N_EVENTS + GH_AUDIT_RETRY_MAX + 16];
     size_t n;
     int64_t cps[16];
     size_t ncps;
@@ -461,6 +461,87 @@ static void test_tick(void **state)
     assert_int_equal(r.last_checkpoint_seq, 5);
 }
 
+static gh_err append_at(struct gh_audit *a, int64_t i)
+{
+    char target[32];
+    snprintf(target, sizeof target, "sess-%lld", (long long)i);
+    struct gh_audit_event ev = {.ts = BASE_TS + i * 3600,
+                                .action = "login_success",
+                                .actor = "AAAAAAAAAAAAAAAAAAAAAA",
+                                .target = target,
+                                .outcome = "success",
+                                .request_id = "cmVxdWVzdC1pZC0wMDAwMA",
+                                .client = "192.0.2.0/24"};
+    return gh_audit_append(a, &ev);
+}
+
+#define REFUSE_APPENDS                                                                            \
+    "CREATE TRIGGER refuse_appends BEFORE INSERT ON audit_events "                               \
+    "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+
+/* The store refuses appends for a while (a full disk, the database away): the events wait in
+ * order with their own times, nothing is checkpointed over the gap, and they are stored by the
+ * tick once the store takes them again. A full queue loses events, counted. */
+static void test_append_failure_queued_then_stored(void **state)
+{
+    struct fx *f = *state;
+    struct gh_audit_stats st;
+    struct gh_audit_report r;
+    append_n(f, 1, 3);
+    assert_int_equal(raw(f->path, REFUSE_APPENDS), SQLITE_OK);
+    assert_int_equal(append_at(f->a, 4), GH_ERR_BUSY);
+    assert_int_equal(append_at(f->a, 5), GH_ERR_BUSY);
+    gh_audit_stats(f->a, &st);
+    assert_int_equal(st.pending, 2);
+    assert_int_equal(st.queued, 2);
+    assert_int_equal(st.failures, 1); /* the second did not even try: it waits behind */
+    assert_int_equal(st.dropped, 0);
+    /* Still refused: the tick reports it and signs nothing. */
+    assert_int_not_equal(gh_audit_tick(f->a, BASE_TS + 1000000), GH_OK);
+    verify(f, f->pk, &r);
+    assert_int_equal(r.problem, GH_AUDIT_OK);
+    assert_int_equal(r.events, 3);
+    assert_int_equal(r.checkpoints, 0);
+    /* The store is back: a new event queues behind the waiting ones, the tick stores all three
+     * in order, then checkpoints. */
+    assert_int_equal(raw(f->path, "DROP TRIGGER refuse_appends"), SQLITE_OK);
+    assert_int_equal(append_at(f->a, 6), GH_ERR_BUSY);
+    assert_int_equal(gh_audit_tick(f->a, BASE_TS + 1000000), GH_OK);
+    gh_audit_stats(f->a, &st);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(st.recovered, 3);
+    struct collect *c = collect(f);
+    assert_int_equal(c->n, 6);
+    for (size_t i = 0; i < c->n; i++) {
+        assert_int_equal(c->rows[i].seq, (int64_t)i + 1);
+        assert_int_equal(c->rows[i].ts, BASE_TS + ((int64_t)i + 1) * 3600);
+    }
+    assert_int_equal(c->ncps, 1);
+    assert_int_equal(c->cps[0], 6);
+    free(c);
+    verify(f, f->pk, &r);
+    assert_int_equal(r.problem, GH_AUDIT_OK);
+    assert_int_equal(r.events, 6);
+    /* Direct appends again. */
+    assert_int_equal(append_at(f->a, 7), GH_OK);
+
+    /* A queue that fills loses what does not fit, and says so. */
+    assert_int_equal(raw(f->path, REFUSE_APPENDS), SQLITE_OK);
+    for (int64_t i = 0; i < GH_AUDIT_RETRY_MAX; i++)
+        assert_int_equal(append_at(f->a, 8 + i), GH_ERR_BUSY);
+    assert_int_equal(append_at(f->a, 8 + GH_AUDIT_RETRY_MAX), GH_ERR_TOO_LARGE);
+    gh_audit_stats(f->a, &st);
+    assert_int_equal(st.pending, GH_AUDIT_RETRY_MAX);
+    assert_int_equal(st.dropped, 1);
+    assert_int_equal(raw(f->path, "DROP TRIGGER refuse_appends"), SQLITE_OK);
+    assert_int_equal(gh_audit_close(f->a), GH_OK); /* shutdown stores the queue first */
+    f->a = NULL;
+    verify(f, f->pk, &r);
+    assert_int_equal(r.problem, GH_AUDIT_OK);
+    assert_int_equal(r.events, 7 + GH_AUDIT_RETRY_MAX);
+    assert_int_equal(r.last_checkpoint_seq, 7 + GH_AUDIT_RETRY_MAX);
+}
+
 static void test_field_rules(void **state)
 {
     struct fx *f = *state;
@@ -584,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_refused_when_tampered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_failure_queued_then_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_rules, setup, teardown),
         cmocka_unit_test(test_canonical_golden),
         cmocka_unit_test_setup_teardown(test_parse_date_and_pubkey_file, setup, teardown),
