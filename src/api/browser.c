@@ -131,8 +131,9 @@ void gh_api_csrf_token(const struct gh_app *app, const char *sid, char out[GH_CS
     sodium_memzero(mac, sizeof mac);
 }
 
-/* Is this origin gatehouse's own, or one listed in GATEHOUSE_CORS_ORIGINS? */
-static bool origin_trusted(const struct gh_app *app, const char *origin)
+/* Is this origin gatehouse's own, or one listed in GATEHOUSE_CORS_ORIGINS (asked of the http
+ * layer, so that CSRF and CORS can never disagree about the list)? */
+static bool origin_trusted(const struct gh_app *app, struct gh_http_req *req, const char *origin)
 {
     if (strcmp(origin, app->cfg->origin) == 0)
         return true;
@@ -143,23 +144,7 @@ static bool origin_trusted(const struct gh_app *app, const char *origin)
         strncmp(origin, "http://localhost:", 17) == 0 &&
         strcmp(origin + 17, app->cfg->origin + strlen(lo)) == 0)
         return true;
-    size_t olen = strlen(origin);
-    const char *s = app->cfg->cors_origins;
-    while (s && *s) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        const char *item = s;
-        while (len && *item == ' ') {
-            item++;
-            len--;
-        }
-        while (len && item[len - 1] == ' ')
-            len--;
-        if (len == olen && memcmp(item, origin, olen) == 0)
-            return true;
-        s = comma ? comma + 1 : s + strlen(s);
-    }
-    return false;
+    return gh_http_origin_is_allowed(req, origin);
 }
 
 static void reply_csrf(struct gh_http_req *req, const char *detail, const char *why)
@@ -175,7 +160,7 @@ bool gh_api_csrf_origin_or_reply(const struct gh_app *app, struct gh_http_req *r
      * and on same-origin POSTs; Sec-Fetch-Site where Origin is missing. */
     const char *origin = gh_http_header(req, "Origin");
     if (origin) {
-        if (!origin_trusted(app, origin)) {
+        if (!origin_trusted(app, req, origin)) {
             reply_csrf(req, "Requests from this origin may not use the session cookie.",
                        "origin");
             return false;

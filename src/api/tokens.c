@@ -58,6 +58,7 @@ static void set_device_cookie(struct gh_http_req *req, bool https, const char *t
              https ? DEVICE_COOKIE_SECURE : DEVICE_COOKIE_PLAIN, token, GH_DEVICE_TOKEN_LIFETIME,
              https ? "; Secure" : "");
     gh_http_add_header(req, "Set-Cookie", cookie);
+    sodium_memzero(cookie, sizeof cookie); /* it holds the device token */
 }
 
 static void login_run(void *ctx)

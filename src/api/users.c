@@ -239,12 +239,17 @@ void gh_api_me_password(struct gh_http_req *req, void *appv)
     struct gh_user me;
     if (gh_api_authenticate_or_reply(app, req, &claims, &ss, &me) != GH_OK)
         return;
-    if (gh_http_body_or_reply(req, schema, 2, &body) != GH_OK)
+    if (gh_http_body_or_reply(req, schema, 2, &body) != GH_OK) {
+        sodium_memzero(&me, sizeof me);
         return;
+    }
     json_t *cur = json_object_get(body, "current_password");
     json_t *next = json_object_get(body, "new_password");
-    if (!password_acceptable_or_reply(app, req, "new_password", next, me.email,
-                                      me.has_display_name ? me.display_name : NULL))
+    /* The decrypted profile is only the policy's context: wiped as soon as it has been used. */
+    bool acceptable = password_acceptable_or_reply(app, req, "new_password", next, me.email,
+                                                   me.has_display_name ? me.display_name : NULL);
+    sodium_memzero(&me, sizeof me);
+    if (!acceptable)
         goto out;
     struct password_job *j = gh_calloc(1, sizeof *j);
     if (!j) {

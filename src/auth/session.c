@@ -117,9 +117,9 @@ gh_err gh_session_refresh(const struct gh_auth *a, const char *token, size_t len
     return GH_OK;
 }
 
-gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_t len, int64_t now,
-                               struct gh_jwt_claims *out, struct gh_session *out_session,
-                               struct gh_user *out_user)
+static gh_err authenticate(const struct gh_auth *a, const char *token, size_t len, int64_t now,
+                           struct gh_jwt_claims *out, struct gh_session *out_session,
+                           struct gh_user *user)
 {
     if (len == 0 || len > GH_JWT_MAX_LEN)
         return GH_ERR_AUTH;
@@ -130,8 +130,6 @@ gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_
         if (rc != GH_OK)
             return rc == GH_ERR_NOMEM ? rc : GH_ERR_AUTH;
     }
-    struct gh_user local_user = {0}; /* an output of the lookups below; zeroed all the same */
-    struct gh_user *user = out_user ? out_user : &local_user;
     /* Read the epoch before storage: a revocation committed after the read bumps it past us. */
     uint64_t epoch = gh_store_epoch(a->store);
     if (a->sessions &&
@@ -164,6 +162,22 @@ gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_
     if (a->sessions)
         gh_sessioncache_put(a->sessions, out->kid, epoch, now, out_session, user);
     return GH_OK;
+}
+
+gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_t len, int64_t now,
+                               struct gh_jwt_claims *out, struct gh_session *out_session,
+                               struct gh_user *out_user)
+{
+    /* The lookups always fill a user, its decrypted profile included: wipe the profile of a
+     * user nobody asked for, and of one that is not the answer (a refused session). */
+    struct gh_user local_user = {0};
+    struct gh_user *user = out_user ? out_user : &local_user;
+    gh_err rc = authenticate(a, token, len, now, out, out_session, user);
+    if (!out_user || rc != GH_OK) {
+        sodium_memzero(user->email, sizeof user->email);
+        sodium_memzero(user->display_name, sizeof user->display_name);
+    }
+    return rc;
 }
 
 gh_err gh_session_revoke_by_refresh(const struct gh_auth *a, const char *token, size_t len,

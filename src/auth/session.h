@@ -56,7 +56,8 @@ GH_MUST_USE gh_err gh_session_refresh(const struct gh_auth *a, const char *token
                                       struct gh_session *out_session);
 
 /* Verify an access token and check its session is live and its key not withdrawn.
- * GH_ERR_AUTH for anything else. out_user (may be NULL) receives the user's profile. */
+ * GH_ERR_AUTH for anything else. out_user (may be NULL) receives the user's profile (decrypted:
+ * the caller wipes email and display_name after use); on failure they are wiped already. */
 GH_MUST_USE gh_err gh_session_authenticate(const struct gh_auth *a, const char *token, size_t len,
                                            int64_t now, struct gh_jwt_claims *out,
                                            struct gh_session *out_session,

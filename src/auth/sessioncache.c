@@ -66,7 +66,10 @@ void gh_sessioncache_free(struct gh_sessioncache *c)
         return;
     for (size_t i = 0; i < SC_STRIPES; i++)
         pthread_mutex_destroy(&c->locks[i]);
+    /* The entries hold decrypted profiles (email, display name). */
+    sodium_memzero(c->entries, c->nbuckets * SC_WAYS * sizeof *c->entries);
     gh_free(c->entries);
+    sodium_memzero(c->key, sizeof c->key);
     gh_free(c);
 }
 

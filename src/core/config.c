@@ -70,7 +70,8 @@ static const struct setting settings[] = {
     {"GATEHOUSE_COOKIE_DOMAIN", T_STRING, NULL, 0, 0, OFF(cookie_domain),
      "Parent domain for the browser session cookie (e.g. `example.com`), so that forward-auth "
      "works for apps on sibling subdomains. Unset (default): a host-only `__Host-` cookie that "
-     "no other host can see or set. See docs/integrations.md for the trade-off."},
+     "no other host can see or set. Must be GATEHOUSE_PUBLIC_URL's host or a parent domain of it. "
+     "See docs/integrations.md for the trade-off."},
     {"GATEHOUSE_WEB_PAGES", T_BOOL, "true", 0, 0, OFF(web_pages),
      "Serve the built-in pages (`/signin`, `/signup`, `/account`, `/admin`)."},
     {"GATEHOUSE_MAX_CONNECTIONS_PER_IP", T_INT, "-1", -1, 100000, OFF(max_connections_per_ip),
@@ -411,6 +412,22 @@ static bool cookie_domain_is_valid(const char *s)
             return false;
     }
     return true;
+}
+
+/* Does the origin's host domain-match d (RFC 6265 5.1.3: equal, or a subdomain of it)? A
+ * browser ignores a Set-Cookie whose Domain the responding host does not match. */
+static bool origin_host_in_domain(const char *origin, const char *d)
+{
+    const char *h = strstr(origin, "://");
+    if (!h)
+        return false;
+    h += 3;
+    size_t hl = strcspn(h, ":/?#"), dl = strlen(d);
+    if (h[0] == '[')
+        return false; /* an IP literal has no parent domain */
+    if (hl == dl)
+        return strncmp(h, d, dl) == 0;
+    return hl > dl && h[hl - dl - 1] == '.' && strncmp(h + hl - dl, d, dl) == 0;
 }
 
 static bool url_is_http(const char *s)
@@ -783,6 +800,12 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
         snprintf(err, GH_CONFIG_ERR_MAX,
                  "GATEHOUSE_COOKIE_DOMAIN: must be a domain name like example.com (letters, "
                  "digits, dots and hyphens; no scheme, port or leading dot)");
+        return GH_ERR_CONFIG;
+    }
+    if (cfg->cookie_domain && !origin_host_in_domain(cfg->origin, cfg->cookie_domain)) {
+        snprintf(err, GH_CONFIG_ERR_MAX,
+                 "GATEHOUSE_COOKIE_DOMAIN: must be the host of GATEHOUSE_PUBLIC_URL or a parent "
+                 "domain of it (browsers drop cookies for any other domain)");
         return GH_ERR_CONFIG;
     }
     if (!cors_list_is_valid(cfg->cors_origins)) {

@@ -100,6 +100,9 @@ const char *gh_http_query(struct gh_http_req *req, const char *name);
 const char *gh_http_method(struct gh_http_req *req);
 /* A cookie's value (parsed by libmicrohttpd), or NULL. */
 const char *gh_http_cookie(struct gh_http_req *req, const char *name);
+/* Is origin exactly one of this server's CORS origins (gh_http_options.cors_origins)? The one
+ * parse of that list: the CORS headers and the api layer's CSRF origin check both ask here. */
+bool gh_http_origin_is_allowed(struct gh_http_req *req, const char *origin);
 /* Did the client reach us over HTTPS (TLS here, or a trusted proxy's X-Forwarded-Proto)? */
 bool gh_http_is_https(struct gh_http_req *req);
 /* HTTP Basic credentials (decoded by libmicrohttpd). GH_OK fills *user and *pass with

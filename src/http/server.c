@@ -2,12 +2,15 @@
  * created at the first callback, freed in the completion callback). Trust boundary: method,
  * URL, headers and body are client bytes; the body is capped before it is stored. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -293,6 +296,11 @@ static bool origin_allowed(const char *list, const char *origin)
     return false;
 }
 
+bool gh_http_origin_is_allowed(struct gh_http_req *req, const char *origin)
+{
+    return origin && origin_allowed(req->srv->opt.cors_origins, origin);
+}
+
 /* Is every name in a comma-separated Access-Control-Request-Headers value one we accept? */
 static bool request_headers_allowed(const char *h)
 {
@@ -322,7 +330,7 @@ static bool cors(struct gh_http_server *srv, struct gh_http_req *req)
     if (!origin)
         return false;
     gh_http_add_header(req, "Vary", "Origin");
-    bool allowed = origin_allowed(srv->opt.cors_origins, origin);
+    bool allowed = gh_http_origin_is_allowed(req, origin);
     const char *want = gh_http_header(req, "Access-Control-Request-Method");
     if (strcmp(req->method, "OPTIONS") != 0 || !want) {
         if (allowed) {
@@ -689,6 +697,47 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     gh_log(GH_LOG_DEBUG, "http library message", NULL, "mhd", json_pack("{s:s}", "detail", buf));
 }
 
+/* Why the daemon could not start, said with the address (the operator's GATEHOUSE_LISTEN or
+ * GATEHOUSE_METRICS_LISTEN, never a secret). libmicrohttpd only logs the reason at debug level,
+ * so a throw-away socket tries the same bind with the same option (SO_REUSEADDR: a restart may
+ * bind over connections in TIME_WAIT, but never next to a live listener, as SO_REUSEPORT would
+ * allow). */
+static void log_listen_failure(const struct gh_http_options *opt, const struct sockaddr *sa)
+{
+    bool v6 = sa->sa_family == AF_INET6;
+    socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int err = 0;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = errno;
+    } else {
+        int on = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (v6)
+            (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+        if (bind(fd, sa, len) != 0)
+            err = errno;
+        close(fd);
+    }
+    char addr[80];
+    snprintf(addr, sizeof addr, v6 ? "[%s]:%u" : "%s:%u", opt->host, (unsigned)opt->port);
+    const char *msg = "cannot listen: the HTTP server did not start on this address";
+    const char *reason = "start_failed";
+    if (err == EADDRINUSE) {
+        msg = "cannot listen: address already in use (is another server running on it?)";
+        reason = "address_in_use";
+    } else if (err == EACCES) {
+        msg = "cannot listen: permission denied for this address (a port below 1024 needs "
+              "privileges)";
+        reason = "permission_denied";
+    } else if (err == EADDRNOTAVAIL) {
+        msg = "cannot listen: address not available on this machine";
+        reason = "address_not_available";
+    }
+    gh_log(GH_LOG_ERROR, msg, NULL, "listen_failed",
+           json_pack("{s:s,s:s}", "address", addr, "reason", reason));
+}
+
 gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *routes,
                      size_t nroutes, void *app, struct gh_http_server **out)
 {
@@ -760,6 +809,10 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
     } else {
         tls_opts[0].option = MHD_OPTION_END;
     }
+    /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: its SO_REUSEPORT lets a second process bind the
+     * same address and silently take part of the connections. Without it libmicrohttpd sets
+     * only SO_REUSEADDR (Linux), so a restart still binds while old connections sit in
+     * TIME_WAIT, and a second listener fails at start-up. */
     srv->daemon = MHD_start_daemon(
         flags, opt->port, NULL, NULL, on_request, srv,
         /* the logger must come first, or early messages go to stderr as plain text */
@@ -770,10 +823,10 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip_connections,
         /* Strict HTTP parsing: no NUL in header values, Host required on HTTP/1.1, no
          * whitespace tricks around header names (request smuggling and header confusion). */
-        MHD_OPTION_STRICT_FOR_CLIENT, 1,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(8 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8 * 1024),
+        MHD_OPTION_END);
     if (!srv->daemon) {
+        log_listen_failure(opt, (const struct sockaddr *)&ss);
         if (opt->tls_cert_pem)
             gh_http_tls_free();
         gh_free(srv->rm);

@@ -1,8 +1,8 @@
 """Shared helpers of the fault tests (Python 3 standard library only).
 
 A gatehouse server in a throw-away data directory on 127.0.0.1:0 (the port is read from its
-"listening" log line: a port picked in advance could be shared, through SO_REUSEPORT, with
-another gatehouse on this machine), a small HTTP client (a fresh connection per request), and
+"listening" log line: a port picked in advance could be taken by another test on this machine
+in the meantime, and a second gatehouse on a taken port refuses to start), a small HTTP client (a fresh connection per request), and
 the CLI with the server's own environment. Nothing secret is printed: failures name the
 operation, the status and the problem type, never a password or a token.
 """

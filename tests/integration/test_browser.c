@@ -3,7 +3,8 @@
  * no token in any body, the cookie accepted in place of Bearer, refresh rotation and reuse,
  * sign-out; and the CSRF defence: foreign Origin, cross-site Sec-Fetch-Site, a missing, wrong
  * or other session's X-CSRF-Token are all refused with 403 and change nothing. Also the
- * built-in pages: served with the strict page CSP. */
+ * built-in pages: served with the strict page CSP; and a GATEHOUSE_COOKIE_DOMAIN that is not a
+ * plain domain name stops start-up with a message naming the variable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -548,6 +550,43 @@ static void test_pages_csp(void **state)
     h_response_free(&r);
 }
 
+/* A cookie Domain that could smuggle attributes (';'), is no domain ('.', spaces, a scheme or
+ * port) or that browsers would ignore (upper case, a leading dot, a single label) is refused
+ * before the server binds: exit non-zero, the variable named, the server never answering. */
+static void test_cookie_domain_invalid_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"evil.com;",        "example.test; Secure",
+                                      ".",                "a b",
+                                      "Example.test",     ".example.test",
+                                      "example.test:443", "https://example.test",
+                                      "localhost",        "other.test",
+                                      "ample.test"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char domain[128];
+        snprintf(domain, sizeof domain, "GATEHOUSE_COOKIE_DOMAIN=%s", bad[i]);
+        const char *env[] = {"GATEHOUSE_PUBLIC_URL=" ORIGIN,
+                             "GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32", domain, NULL};
+        struct h_server s;
+        if (h_server_start(&s, env) == 0) {
+            h_server_stop(&s);
+            h_server_free(&s);
+            fail_msg("GATEHOUSE_COOKIE_DOMAIN=\"%s\" was accepted", bad[i]);
+        }
+        assert_true(s.stopped);
+        assert_true(WIFEXITED(s.exit_status));
+        assert_int_not_equal(WEXITSTATUS(s.exit_status), 0);
+        char *log = h_read_file(s.log_path, NULL);
+        assert_non_null(log);
+        if (!strstr(log, "GATEHOUSE_COOKIE_DOMAIN:"))
+            fail_msg("no message naming GATEHOUSE_COOKIE_DOMAIN for \"%s\": %s", bad[i], log);
+        /* Refused before binding: the server never said it was listening. */
+        assert_null(strstr(log, "\"event\":\"listening\""));
+        free(log);
+        h_server_free(&s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_state_change_csrf),
         cmocka_unit_test(test_forged_cookies),
         cmocka_unit_test(test_pages_csp),
+        cmocka_unit_test(test_cookie_domain_invalid_refused),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -132,6 +132,32 @@ static void test_start_authenticate_refresh(void **state)
     gh_token_pair_release(&p2);
 }
 
+/* A refused session hands back no decrypted profile: the session cache held the user's email,
+ * and a hit whose session has gone idle is GH_ERR_AUTH with out_user's email and display name
+ * wiped (the callers return at once and never wipe it themselves). */
+static void test_refused_session_leaves_no_profile(void **state)
+{
+    struct fx *f = *state;
+    struct gh_token_pair p;
+    struct gh_jwt_claims c;
+    struct gh_session ss;
+    struct gh_user u;
+    assert_int_equal(gh_session_start(&f->auth, f->user.id, 1000, NULL, &p), GH_OK);
+    const char *at = p.access_token;
+    memset(&u, 0, sizeof u);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1000, &c, &ss, &u), GH_OK);
+    assert_string_equal(u.email, "s@example.com"); /* and now in the session cache */
+    f->auth.idle_timeout = 1;
+    memset(&u, 0, sizeof u);
+    assert_int_equal(gh_session_authenticate(&f->auth, at, strlen(at), 1002, &c, &ss, &u),
+                     GH_ERR_AUTH);
+    for (size_t i = 0; i < sizeof u.email; i++)
+        assert_int_equal(u.email[i], 0);
+    for (size_t i = 0; i < sizeof u.display_name; i++)
+        assert_int_equal(u.display_name[i], 0);
+    gh_token_pair_release(&p);
+}
+
 static void test_cache_never_outlives_exp(void **state)
 {
     struct fx *f = *state;
@@ -373,6 +399,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_start_authenticate_refresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_session_leaves_no_profile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_never_outlives_exp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_never_outlives_revocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_never_outlives_key_withdrawal, setup, teardown),
