@@ -55,7 +55,7 @@ start)
             exit 1
         }
         as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $sock -c max_connections=200" \
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $sock -c max_connections=400" \
             start >&2 || {
             cat "$dir/server.log" >&2
             exit 1

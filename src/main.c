@@ -69,8 +69,10 @@ static void usage(FILE *f)
             "  audit verify [--pubkey F] check the audit chain and every signed checkpoint\n"
             "  audit export [--pubkey]   the audit trail as JSON lines (or its public key)\n"
             "  audit prune --before DATE delete the chain's prefix, leaving a signed anchor\n"
-            "  backup create FILE        encrypted online backup of the database\n"
-            "  backup restore FILE       verify and restore into a stopped instance\n"
+            "  backup create FILE        encrypted online backup of the database (SQLite,\n"
+            "                            or PostgreSQL through pg_dump)\n"
+            "  backup restore FILE       verify and restore into a stopped deployment;\n"
+            "                            erased users stay erased\n"
             "  doctor                    check this deployment against the guidelines:\n"
             "                            one PASS/WARN/FAIL line each; exit 0/1/2 (worst)\n"
             "  config-docs               print the settings table as Markdown\n"
@@ -873,88 +875,133 @@ static int backup_key(const struct gh_config *cfg, unsigned char **out)
     return 0;
 }
 
+static bool url_is_sqlite(const struct gh_config *cfg)
+{
+    return strncmp(cfg->database_url, "sqlite:", 7) == 0;
+}
+
+/* `backup create FILE`: SQLite (VACUUM INTO) or PostgreSQL (pg_dump, run from here: never from
+ * serve, whose sandbox forbids exec), through the same encryption and keys. */
+static int cmd_backup_create(const struct gh_config *cfg, const unsigned char *bkey,
+                             const char *file)
+{
+    struct gh_store *s = NULL;
+    struct gh_keywrap *kw = NULL;
+    int64_t bytes = 0;
+    char why[GH_STORE_WHY_MAX] = "";
+    int code = 1;
+    if (open_ops(cfg, &s, &kw) == 0) {
+        struct gh_backup_keys k = {.kw = kw, .backup_key = bkey};
+        gh_err rc = gh_backup_create(s, &k, file, gh_now(), &bytes, why);
+        if (rc == GH_OK) {
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s", file);
+            char *slash = strrchr(dir, '/');
+            if (slash)
+                *slash = '\0';
+            else
+                snprintf(dir, sizeof dir, ".");
+            long removed = 0;
+            gh_err prc = gh_backup_prune_dir(dir, cfg->backup_retention_days, gh_now(), &removed);
+            gh_log_security(GH_LOG_INFO, "backup_created", NULL, NULL, NULL,
+                            json_pack("{s:I,s:I,s:s}", "bytes", (json_int_t)bytes,
+                                      "expired_backups_deleted", (json_int_t)removed, "backend",
+                                      url_is_sqlite(cfg) ? "sqlite" : "postgresql"));
+            cli_audit(cfg, "backup", "", "success");
+            printf("backup written: %lld bytes, encrypted; %ld backups older than %ld days "
+                   "deleted%s\n",
+                   (long long)bytes, removed, cfg->backup_retention_days,
+                   prc == GH_OK ? "" : " (the directory could not be read)");
+            code = 0;
+        } else if (why[0]) {
+            fprintf(stderr, "gatehouse: backup create failed (nothing was written): %s\n", why);
+        } else {
+            fail_err("backup create failed (nothing was written)", rc);
+        }
+    }
+    gh_keywrap_free(kw);
+    gh_store_free(s);
+    return code;
+}
+
+/* `backup restore FILE`: refuse a file of the other backend before anything else, then the
+ * backend's own restore. */
+static int cmd_backup_restore(const struct gh_config *cfg, const unsigned char *bkey,
+                              const char *file)
+{
+    char err[GH_CONFIG_ERR_MAX], backend[16], why[GH_STORE_WHY_MAX] = "";
+    unsigned char *master = NULL, *prev = NULL;
+    struct gh_keywrap *kw = NULL;
+    long reerased = 0;
+    bool sqlite = url_is_sqlite(cfg);
+    int code = 1;
+    gh_err rc = gh_backup_backend(file, backend);
+    if (rc == GH_ERR_IO)
+        return fail("backup restore: cannot read FILE");
+    if (rc != GH_OK)
+        return fail("backup restore: FILE is not a gatehouse backup; nothing was written");
+    if (strcmp(backend, sqlite ? "sqlite" : "postgresql") != 0)
+        return fail(sqlite ? "backup restore: FILE is a backup of a PostgreSQL database; restore "
+                             "it with GATEHOUSE_DATABASE_URL=postgresql://... (nothing was "
+                             "written)"
+                           : "backup restore: FILE is a backup of a SQLite database; restore it "
+                             "with GATEHOUSE_DATABASE_URL=sqlite:... (nothing was changed)");
+    if (gh_config_master_key(cfg, &master, &prev, err) != GH_OK) {
+        fail(err);
+    } else if ((rc = gh_keywrap_new(master, prev, &kw)) != GH_OK) {
+        fail_err("key setup failed", rc);
+    } else {
+        struct gh_backup_keys k = {.kw = kw, .backup_key = bkey};
+        rc = sqlite
+                 ? gh_backup_restore(&k, file, cfg->database_url + 7, &reerased)
+                 : gh_backup_restore_pg(&k, file, cfg->database_url, cfg->data_dir, &reerased, why);
+        if (rc == GH_OK) {
+            gh_log_security(GH_LOG_INFO, "backup_restored", NULL, NULL, NULL,
+                            json_pack("{s:I,s:s}", "reerased", (json_int_t)reerased, "backend",
+                                      sqlite ? "sqlite" : "postgresql"));
+            cli_audit(cfg, "restore", "", "success");
+            printf("backup restored; %ld erased users removed again\n", reerased);
+            code = 0;
+        } else if (rc == GH_ERR_CRYPTO) {
+            fail("backup restore: the file does not verify (wrong key, truncated or "
+                 "altered); nothing was written");
+        } else if (why[0]) {
+            fprintf(stderr, "gatehouse: backup restore failed: %s\n", why);
+        } else if (rc == GH_ERR_BUSY) {
+            fail("backup restore: the database is in use: stop gatehouse serve first");
+        } else {
+            fail_err("backup restore failed; nothing was written", rc);
+        }
+    }
+    gh_keywrap_free(kw);
+    sodium_free(master);
+    sodium_free(prev);
+    return code;
+}
+
 static int cmd_backup(const struct gh_config *cfg, int argc, char **argv)
 {
     if (argc != 2 || (strcmp(argv[0], "create") != 0 && strcmp(argv[0], "restore") != 0)) {
         printf("usage: gatehouse backup create FILE | restore FILE\n"
-               "  create: a consistent online snapshot (VACUUM INTO), encrypted (secretstream);\n"
-               "          works while serve runs. The file never holds the master key.\n"
-               "  restore: verify FILE completely, then replace the database of a STOPPED\n"
-               "          instance (refused while serve runs); users erased since the backup\n"
-               "          are erased again (the erasure ledger).\n");
+               "  create: an encrypted online backup (secretstream, the backup key wrapped under\n"
+               "          the master key, or GATEHOUSE_BACKUP_KEY); works while serve runs. The\n"
+               "          file never holds the master key. SQLite: a snapshot (VACUUM INTO).\n"
+               "          PostgreSQL: pg_dump's archive of gatehouse's schema (needs Debian's\n"
+               "          postgresql-client of the server's major version; the runtime role\n"
+               "          will do).\n"
+               "  restore: verify FILE completely, then replace the database (SQLite) or\n"
+               "          gatehouse's tables (PostgreSQL, in one transaction: pg_restore into\n"
+               "          psql) of a STOPPED deployment: refused while serve runs. PostgreSQL:\n"
+               "          run it as the owner role (the one of gatehouse migrate). Users erased\n"
+               "          since the backup are erased again (the erasure ledger). A file of\n"
+               "          the other backend is refused.\n");
         return (argc == 1 && strcmp(argv[0], "--help") == 0) ? 0 : 2;
     }
-    if (strncmp(cfg->database_url, "sqlite:", 7) != 0)
-        return fail("backup: only SQLite databases (GATEHOUSE_DATABASE_URL=sqlite:...)");
     unsigned char *bkey = NULL;
     if (backup_key(cfg, &bkey) != 0)
         return 1;
-    int code = 1;
-    gh_err rc;
-    if (strcmp(argv[0], "create") == 0) {
-        struct gh_store *s = NULL;
-        struct gh_keywrap *kw = NULL;
-        int64_t bytes = 0;
-        if (open_ops(cfg, &s, &kw) == 0) {
-            struct gh_backup_keys k = {.kw = kw, .backup_key = bkey};
-            rc = gh_backup_create(s, &k, argv[1], gh_now(), &bytes);
-            if (rc == GH_OK) {
-                char dir[4200];
-                snprintf(dir, sizeof dir, "%s", argv[1]);
-                char *slash = strrchr(dir, '/');
-                if (slash)
-                    *slash = '\0';
-                else
-                    snprintf(dir, sizeof dir, ".");
-                long removed = 0;
-                gh_err prc =
-                    gh_backup_prune_dir(dir, cfg->backup_retention_days, gh_now(), &removed);
-                gh_log_security(GH_LOG_INFO, "backup_created", NULL, NULL, NULL,
-                                json_pack("{s:I,s:I}", "bytes", (json_int_t)bytes,
-                                          "expired_backups_deleted", (json_int_t)removed));
-                cli_audit(cfg, "backup", "", "success");
-                printf("backup written: %lld bytes, encrypted; %ld backups older than %ld days "
-                       "deleted%s\n",
-                       (long long)bytes, removed, cfg->backup_retention_days,
-                       prc == GH_OK ? "" : " (the directory could not be read)");
-                code = 0;
-            } else {
-                fail_err("backup create failed (nothing was written)", rc);
-            }
-        }
-        gh_keywrap_free(kw);
-        gh_store_free(s);
-    } else {
-        char err[GH_CONFIG_ERR_MAX];
-        unsigned char *master = NULL, *prev = NULL;
-        struct gh_keywrap *kw = NULL;
-        long reerased = 0;
-        if (gh_config_master_key(cfg, &master, &prev, err) != GH_OK) {
-            fail(err);
-        } else if ((rc = gh_keywrap_new(master, prev, &kw)) != GH_OK) {
-            fail_err("key setup failed", rc);
-        } else {
-            struct gh_backup_keys k = {.kw = kw, .backup_key = bkey};
-            rc = gh_backup_restore(&k, argv[1], cfg->database_url + 7, &reerased);
-            if (rc == GH_OK) {
-                gh_log_security(GH_LOG_INFO, "backup_restored", NULL, NULL, NULL,
-                                json_pack("{s:I}", "reerased", (json_int_t)reerased));
-                cli_audit(cfg, "restore", "", "success");
-                printf("backup restored; %ld erased users removed again\n", reerased);
-                code = 0;
-            } else if (rc == GH_ERR_BUSY) {
-                fail("backup restore: the database is in use: stop gatehouse serve first");
-            } else if (rc == GH_ERR_CRYPTO) {
-                fail("backup restore: the file does not verify (wrong key, truncated or "
-                     "altered); nothing was written");
-            } else {
-                fail_err("backup restore failed; nothing was written", rc);
-            }
-        }
-        gh_keywrap_free(kw);
-        sodium_free(master);
-        sodium_free(prev);
-    }
+    int code = strcmp(argv[0], "create") == 0 ? cmd_backup_create(cfg, bkey, argv[1])
+                                              : cmd_backup_restore(cfg, bkey, argv[1]);
     sodium_free(bkey);
     return code;
 }

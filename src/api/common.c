@@ -219,8 +219,7 @@ static gh_err collect_row(void *ctx, const struct gh_audit_row *row)
 json_t *gh_api_audit_events_of(struct gh_app *app, const char *user_id)
 {
     struct user_events ue = {.user_id = user_id, .arr = json_array()};
-    struct gh_audit_reader r = {.row = collect_row, .ctx = &ue};
-    if (ue.arr && gh_store_audit_read(app->store, &r) != GH_OK) {
+    if (ue.arr && gh_store_audit_read_user(app->store, user_id, collect_row, &ue) != GH_OK) {
         json_decref(ue.arr);
         return NULL;
     }

@@ -69,6 +69,8 @@ gh_err gh_sqlite_audit_tail(struct gh_store *s, int64_t *out_seq,
 gh_err gh_sqlite_audit_last_checkpoint(struct gh_store *s, int64_t *out_seq);
 gh_err gh_sqlite_audit_checkpoint_insert(struct gh_store *s, const struct gh_audit_mark *cp);
 gh_err gh_sqlite_audit_read(struct gh_store *s, const struct gh_audit_reader *r);
+gh_err gh_sqlite_audit_read_user(struct gh_store *s, const char *user_id,
+                                 gh_err (*fn)(void *ctx, const struct gh_audit_row *r), void *ctx);
 gh_err gh_sqlite_audit_first_seq_at_or_after(struct gh_store *s, int64_t ts, int64_t *out_seq);
 gh_err gh_sqlite_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now,
                                     gh_audit_sign_fn sign, void *ctx, int64_t *out_deleted);

@@ -1,6 +1,7 @@
 /* The public store functions (store.h, store_audit.h, store_maintenance.h): choose a backend by
  * the URL's scheme, then dispatch every call through the backend's ops table. Owns no data of
  * its own; the URL is a secret and is never logged here. */
+#include <stdio.h>
 #include <string.h>
 
 #include "store/store.h"
@@ -86,6 +87,34 @@ gh_err gh_store_user_purge(struct gh_store *s, const char *user_id)
 gh_err gh_store_snapshot(struct gh_store *s, const char *path)
 {
     return s->ops->snapshot(s, path);
+}
+
+/* Backups of a PostgreSQL store run client programs (store_pg_backup.c); SQLite's go through
+ * gh_store_snapshot. Not in the ops table: no other backend has them. */
+static bool is_pg(const struct gh_store *s)
+{
+    return strcmp(s->ops->name, "postgresql") == 0;
+}
+
+gh_err gh_store_dump(struct gh_store *s,
+                     gh_err (*sink)(const unsigned char *buf, size_t n, void *ctx), void *ctx,
+                     struct gh_store_dump_info *out, char why[GH_STORE_WHY_MAX])
+{
+    if (!is_pg(s)) {
+        snprintf(why, GH_STORE_WHY_MAX, "only PostgreSQL stores are dumped");
+        return GH_ERR_CONFIG;
+    }
+    return gh_pg_backup_dump(s, sink, ctx, out, why);
+}
+
+gh_err gh_store_dump_restore(struct gh_store *s, int dump_fd, const struct gh_store_dump_info *info,
+                             int schema_version, long *out_reerased, char why[GH_STORE_WHY_MAX])
+{
+    if (!is_pg(s)) {
+        snprintf(why, GH_STORE_WHY_MAX, "only PostgreSQL stores restore a dump");
+        return GH_ERR_CONFIG;
+    }
+    return gh_pg_backup_restore(s, dump_fd, info, schema_version, out_reerased, why);
 }
 
 const char *gh_store_path(struct gh_store *s)
@@ -284,6 +313,14 @@ gh_err gh_store_audit_checkpoint_insert(struct gh_store *s, const struct gh_audi
 gh_err gh_store_audit_read(struct gh_store *s, const struct gh_audit_reader *r)
 {
     return s->ops->audit_read(s, r);
+}
+
+gh_err gh_store_audit_read_user(struct gh_store *s, const char *user_id,
+                                gh_err (*row)(void *ctx, const struct gh_audit_row *r), void *ctx)
+{
+    if (!user_id || !row)
+        return GH_ERR_INVALID;
+    return s->ops->audit_read_user(s, user_id, row, ctx);
 }
 
 gh_err gh_store_audit_first_seq_at_or_after(struct gh_store *s, int64_t ts, int64_t *out_seq)

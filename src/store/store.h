@@ -68,8 +68,8 @@ GH_MUST_USE gh_err gh_store_user_seal_legacy(struct gh_store *s, const struct gh
  * login budgets; the wrapped data key goes with the row — crypto-shredding) in one transaction,
  * append the id to the erasure ledger beside the database ("<db>-erasures", fsynced: a restored
  * backup re-applies it), bump the revocation epoch, then checkpoint and truncate the WAL.
- * PostgreSQL: the delete and the epoch bump in one transaction, no ledger file (restores are the
- * operator's: docs/deployment.md). GH_ERR_NOT_FOUND when there is no such user. */
+ * PostgreSQL: the delete, the ledger row (table erasure_ledger, migration 0006) and the epoch bump
+ * in one transaction. GH_ERR_NOT_FOUND when there is no such user. */
 GH_MUST_USE gh_err gh_store_user_erase(struct gh_store *s, const char *user_id, int64_t now);
 /* Ids in the erasure ledger kept beside the SQLite database file db_path ("<db>-erasures"), for
  * re-applying after a restore: cb is called for each. */
@@ -80,8 +80,44 @@ GH_MUST_USE gh_err gh_store_integrity_ok(struct gh_store *s);
 /* Delete a user row without touching the ledger (re-applying the ledger to a restored copy). */
 GH_MUST_USE gh_err gh_store_user_purge(struct gh_store *s, const char *user_id);
 /* A consistent online snapshot without free pages (VACUUM INTO) at path (must not exist).
- * SQLite only: PostgreSQL answers GH_ERR_CONFIG (use pg_dump, docs/deployment.md). */
+ * SQLite only: PostgreSQL answers GH_ERR_CONFIG (its backups go through gh_store_dump). */
 GH_MUST_USE gh_err gh_store_snapshot(struct gh_store *s, const char *path);
+
+/* PostgreSQL backups (`gatehouse backup`). Command-line only: they run pg_dump, pg_restore and
+ * psql (Debian's postgresql-client), which serve's sandbox forbids. The connection reaches them
+ * only through environment variables derived from the URL (PGHOST, PGPASSWORD, PGSSLMODE, ...):
+ * never argv, never a file, never a log. Their own messages can name hosts, users and values,
+ * so a failure is reported as a fixed sentence in why (GH_STORE_WHY_MAX bytes), never verbatim.
+ * SQLite stores answer GH_ERR_CONFIG. */
+#define GH_STORE_WHY_MAX 400
+struct gh_store_dump_info {
+    char schema[64];       /* the schema dumped: the first of gatehouse's search_path */
+    char tool_version[32]; /* pg_dump's version, e.g. "15.18" */
+    int server_version;    /* the server's, as PQserverVersion: 150018 */
+};
+/* Stream a pg_dump custom-format archive of gatehouse's schema (every table, the ledger too) to
+ * sink, in pieces of any size; *out describes it. Works while serve runs (one MVCC snapshot) and
+ * as the runtime role (it needs SELECT on every table). GH_ERR_CONFIG: no pg_dump, or one older
+ * than the server; GH_ERR_FORBIDDEN: a privilege is missing; GH_ERR_STORE otherwise. A sink
+ * error stops pg_dump and is returned. */
+GH_MUST_USE gh_err gh_store_dump(struct gh_store *s,
+                                 gh_err (*sink)(const unsigned char *buf, size_t n, void *ctx),
+                                 void *ctx, struct gh_store_dump_info *out,
+                                 char why[GH_STORE_WHY_MAX]);
+/* Replace gatehouse's tables, functions and rows in its schema by those of the archive in
+ * dump_fd (a verified plaintext file; read from offset 0), in ONE transaction which also keeps
+ * the live erasure ledger (the union of it and the archive's) and deletes every restored user
+ * whose id is in it: either all of that commits or nothing changes. The schema itself (its owner
+ * and grants) is left as it is. Must run as the owner role (GH_ERR_FORBIDDEN otherwise) while no
+ * other process of this URL is connected (GH_ERR_BUSY). GH_ERR_CONFIG refuses an archive of
+ * another schema, one whose schema_version (from the backup's header) is newer than this
+ * release knows, and a live schema holding a table, view, sequence, function or type that the
+ * archive lacks (it would stay behind: a later release's, or not gatehouse's). An archive of
+ * an older schema version is fine otherwise: migrate after. The store's connections are stale
+ * afterwards: free it and open a new one. *out_reerased: users deleted again. */
+GH_MUST_USE gh_err gh_store_dump_restore(struct gh_store *s, int dump_fd,
+                                         const struct gh_store_dump_info *info, int schema_version,
+                                         long *out_reerased, char why[GH_STORE_WHY_MAX]);
 /* The database file's path (for files kept beside it), e.g. "var/gatehouse.db"; "" for
  * PostgreSQL, which has no file. */
 const char *gh_store_path(struct gh_store *s);

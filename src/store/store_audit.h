@@ -74,4 +74,10 @@ struct gh_audit_reader {
 };
 GH_MUST_USE gh_err gh_store_audit_read(struct gh_store *s, const struct gh_audit_reader *r);
 
+/* Only the rows whose actor or target is user_id, by seq (indexed: a user's export does not read
+ * the whole chain). Rows only: no anchor, no checkpoint. A callback's error stops the read. */
+GH_MUST_USE gh_err gh_store_audit_read_user(struct gh_store *s, const char *user_id,
+                                            gh_err (*row)(void *ctx, const struct gh_audit_row *r),
+                                            void *ctx);
+
 #endif

@@ -89,6 +89,8 @@ struct gh_store_ops {
     gh_err (*audit_last_checkpoint)(struct gh_store *s, int64_t *out_seq);
     gh_err (*audit_checkpoint_insert)(struct gh_store *s, const struct gh_audit_mark *cp);
     gh_err (*audit_read)(struct gh_store *s, const struct gh_audit_reader *r);
+    gh_err (*audit_read_user)(struct gh_store *s, const char *user_id,
+                              gh_err (*row)(void *ctx, const struct gh_audit_row *r), void *ctx);
 
     /* store_maintenance.h */
     gh_err (*audit_first_seq_at_or_after)(struct gh_store *s, int64_t ts, int64_t *out_seq);
@@ -106,5 +108,15 @@ struct gh_store {
  * logged). Both set (*out)->ops. */
 GH_MUST_USE gh_err gh_sqlite_open(const char *path, struct gh_store **out);
 GH_MUST_USE gh_err gh_pg_open(const char *url, struct gh_store **out);
+
+/* store_pg_backup.c: gh_store_dump and gh_store_dump_restore for a PostgreSQL store (store.c
+ * calls them only when s->ops is PostgreSQL's). */
+GH_MUST_USE gh_err gh_pg_backup_dump(struct gh_store *s,
+                                     gh_err (*sink)(const unsigned char *buf, size_t n, void *ctx),
+                                     void *ctx, struct gh_store_dump_info *out,
+                                     char why[GH_STORE_WHY_MAX]);
+GH_MUST_USE gh_err gh_pg_backup_restore(struct gh_store *s, int dump_fd,
+                                        const struct gh_store_dump_info *info, int schema_version,
+                                        long *out_reerased, char why[GH_STORE_WHY_MAX]);
 
 #endif

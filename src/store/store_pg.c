@@ -973,15 +973,17 @@ out:
 }
 
 static const char SQL_USER_DELETE[] = "DELETE FROM users WHERE id = $1";
+static const char SQL_LEDGER_INSERT[] = "INSERT INTO erasure_ledger(user_id, erased_at) "
+                                        "VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING";
 
 /* Erasure on PostgreSQL: the row (and by foreign key its sessions, refresh tokens and budgets;
- * the wrapped data key goes with it) is deleted in one transaction that also bumps the epoch.
- * There is no "<db>-erasures" file: backups of a PostgreSQL database are the operator's
- * (pg_dump, base backups), and re-applying erasures after restoring one is documented in
- * docs/deployment.md. Dead tuples are removed by (auto)vacuum; the data key is gone at once. */
+ * the wrapped data key goes with it) is deleted, its id written to the erasure ledger (the
+ * table of migration 0006, SQLite's "<db>-erasures" file) and the epoch bumped, in one
+ * transaction: the ledger holds exactly the users that are gone, and `backup restore`
+ * (store_pg_backup.c) deletes them again from restored data. Dead tuples are removed by
+ * (auto)vacuum; the data key is gone at once. */
 static gh_err pg_user_erase(struct gh_store *s, const char *user_id, int64_t now)
 {
-    (void)now;
     ACQUIRE(s, c);
     struct pg_params p = {0};
     long rows = 0;
@@ -995,6 +997,11 @@ static gh_err pg_user_erase(struct gh_store *s, const char *user_id, int64_t now
         rc = GH_ERR_NOT_FOUND;
         goto out;
     }
+    memset(&p, 0, sizeof p);
+    gh_pg_param_text(&p, user_id);
+    gh_pg_param_i64(&p, now);
+    if ((rc = gh_pg_run(c, SQL_LEDGER_INSERT, &p, "erasure ledger", NULL)) != GH_OK)
+        goto out;
     if ((rc = epoch_bump_on(c)) != GH_OK)
         goto out;
     rc = gh_pg_commit(c);
@@ -1029,9 +1036,9 @@ static gh_err pg_snapshot(struct gh_store *s, const char *path)
 {
     (void)s;
     (void)path;
-    gh_log(GH_LOG_ERROR,
-           "backup create is not supported on PostgreSQL yet: use pg_dump (docs/deployment.md)",
-           NULL, "store_unsupported", json_pack("{s:s}", "op", "snapshot"));
+    /* PostgreSQL backups are pg_dump archives (gh_store_dump, store_pg_backup.c). */
+    gh_log(GH_LOG_ERROR, "no file snapshot of a PostgreSQL store: backups go through pg_dump", NULL,
+           "store_unsupported", json_pack("{s:s}", "op", "snapshot"));
     return GH_ERR_CONFIG;
 }
 
@@ -1881,6 +1888,7 @@ static const struct gh_store_ops pg_ops = {
     .audit_last_checkpoint = gh_pg_audit_last_checkpoint,
     .audit_checkpoint_insert = gh_pg_audit_checkpoint_insert,
     .audit_read = gh_pg_audit_read,
+    .audit_read_user = gh_pg_audit_read_user,
     .audit_first_seq_at_or_after = gh_pg_audit_first_seq_at_or_after,
     .audit_prune_before = gh_pg_audit_prune_before,
 };

@@ -21,6 +21,12 @@ static const char SQL_INSERT[] =
     "prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 static const char SQL_ROWS[] = "SELECT seq, ts, action, actor, target, outcome, request_id, "
                                "client, prev_hash, hash FROM audit_events ORDER BY seq";
+/* A user's rows: each arm uses its own index (0007), the union is ordered by seq. */
+static const char SQL_ROWS_USER[] =
+    "SELECT seq, ts, action, actor, target, outcome, request_id, client, prev_hash, hash "
+    "FROM audit_events WHERE actor = $1 UNION "
+    "SELECT seq, ts, action, actor, target, outcome, request_id, client, prev_hash, hash "
+    "FROM audit_events WHERE target = $1 ORDER BY seq";
 static const char SQL_CPS[] =
     "SELECT seq, hash, sig, created_at FROM audit_checkpoints ORDER BY seq";
 static const char SQL_CP_LAST[] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoints";
@@ -224,10 +230,10 @@ gh_err gh_pg_audit_checkpoint_insert(struct gh_store *s, const struct gh_audit_m
 
 /* Stream a query's rows one at a time (single-row mode: an export of a long chain never sits
  * whole in memory) to the reader. */
-static gh_err stream(struct pg_conn *c, const char *sql, bool rows,
+static gh_err stream(struct pg_conn *c, const char *sql, const struct pg_params *p, bool rows,
                      const struct gh_audit_reader *rd, const char *what)
 {
-    gh_err rc = gh_pg_send_rows(c, sql, NULL, what);
+    gh_err rc = gh_pg_send_rows(c, sql, p, what);
     if (rc != GH_OK)
         return rc;
     PGresult *r;
@@ -268,14 +274,28 @@ gh_err gh_pg_audit_read(struct gh_store *s, const struct gh_audit_reader *rd)
         goto out;
     if (rd->anchor && (rc = rd->anchor(rd->ctx, rc == GH_OK ? &a : NULL)) != GH_OK)
         goto out;
-    if ((rc = stream(c, SQL_CPS, false, rd, "audit checkpoints read")) != GH_OK)
+    if ((rc = stream(c, SQL_CPS, NULL, false, rd, "audit checkpoints read")) != GH_OK)
         goto out;
-    if ((rc = stream(c, SQL_ROWS, true, rd, "audit rows read")) != GH_OK)
+    if ((rc = stream(c, SQL_ROWS, NULL, true, rd, "audit rows read")) != GH_OK)
         goto out;
     rc = gh_pg_commit(c);
 out:
     if (rc != GH_OK)
         gh_pg_rollback(c);
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+gh_err gh_pg_audit_read_user(struct gh_store *s, const char *user_id,
+                             gh_err (*fn)(void *ctx, const struct gh_audit_row *r), void *ctx)
+{
+    struct pg_conn *c = gh_pg_acquire(PGS(s));
+    if (!c)
+        return GH_ERR_STORE;
+    struct pg_params p = {0};
+    struct gh_audit_reader rd = {.row = fn, .ctx = ctx};
+    gh_pg_param_text(&p, user_id);
+    gh_err rc = stream(c, SQL_ROWS_USER, &p, true, &rd, "audit user rows read");
     gh_pg_release(PGS(s), c);
     return rc;
 }

@@ -1817,6 +1817,7 @@ static const struct gh_store_ops sqlite_ops = {
     .audit_last_checkpoint = gh_sqlite_audit_last_checkpoint,
     .audit_checkpoint_insert = gh_sqlite_audit_checkpoint_insert,
     .audit_read = gh_sqlite_audit_read,
+    .audit_read_user = gh_sqlite_audit_read_user,
     .audit_first_seq_at_or_after = gh_sqlite_audit_first_seq_at_or_after,
     .audit_prune_before = gh_sqlite_audit_prune_before,
 };

@@ -20,6 +20,12 @@ static const char SQL_INSERT[] =
     "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 static const char SQL_ROWS[] = "SELECT seq, ts, action, actor, target, outcome, request_id, "
                                "client, prev_hash, hash FROM audit_events ORDER BY seq";
+/* A user's rows: each arm uses its own index (0007), the union is ordered by seq. */
+static const char SQL_ROWS_USER[] =
+    "SELECT seq, ts, action, actor, target, outcome, request_id, client, prev_hash, hash "
+    "FROM audit_events WHERE actor = ?1 UNION "
+    "SELECT seq, ts, action, actor, target, outcome, request_id, client, prev_hash, hash "
+    "FROM audit_events WHERE target = ?1 ORDER BY seq";
 static const char SQL_CPS[] =
     "SELECT seq, hash, sig, created_at FROM audit_checkpoints ORDER BY seq";
 static const char SQL_CP_LAST[] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoints";
@@ -314,6 +320,21 @@ gh_err gh_sqlite_audit_read(struct gh_store *s, const struct gh_audit_reader *r)
 out:
     if (rc != GH_OK)
         gh_sqlite_rollback(c);
+    gh_sqlite_release(s, c);
+    return rc;
+}
+
+gh_err gh_sqlite_audit_read_user(struct gh_store *s, const char *user_id,
+                                 gh_err (*fn)(void *ctx, const struct gh_audit_row *r), void *ctx)
+{
+    struct conn *c = gh_sqlite_acquire(s);
+    gh_err rc = GH_ERR_STORE;
+    sqlite3_stmt *st = gh_sqlite_prepare(c, SQL_ROWS_USER);
+    if (st) {
+        struct gh_audit_reader r = {.row = fn, .ctx = ctx};
+        gh_sqlite_bind_text(st, 1, user_id);
+        rc = each_row(c, st, &r);
+    }
     gh_sqlite_release(s, c);
     return rc;
 }

@@ -1,5 +1,6 @@
-/* Integration-test harness: owns the gatehouse child processes, their temp data dirs and the
- * libcurl client. Everything the server sends is treated as untrusted and bounds-checked. */
+/* Integration-test harness: owns the gatehouse child processes, their temp data dirs (and in pg
+ * mode their PostgreSQL databases) and the libcurl client. Everything the server sends is
+ * treated as untrusted and bounds-checked. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -23,6 +24,7 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <libpq-fe.h>
 #include <sodium.h>
 
 #include "harness.h"
@@ -98,6 +100,282 @@ int h_write_file(const char *path, const char *text)
     return rc;
 }
 
+/* ---- backend: SQLite, or one PostgreSQL database per server --------------------------- */
+
+static bool pg_mode;
+static const char *pg_admin_url; /* GH_TEST_PG_URL: a superuser of a throw-away test cluster */
+
+/* Databases created and not yet dropped: a failed test skips h_server_free, exit drops them. */
+#define H_MAX_PG_DBS 64
+static char pg_live[H_MAX_PG_DBS][40];
+
+static bool env_is(const char *name, const char *want)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, want) == 0;
+}
+
+/* Before main, so that a pg run without a cluster is one clean skip (77), or with
+ * GH_TEST_PG_REQUIRED=1 (CI) one clean failure, before any test has started. */
+__attribute__((constructor)) static void backend_select(void)
+{
+    const char *b = getenv("GH_TEST_BACKEND");
+    if (!b || !*b || strcmp(b, "sqlite") == 0)
+        return;
+    if (strcmp(b, "pg") != 0) {
+        fprintf(stderr, "GH_TEST_BACKEND must be sqlite or pg\n");
+        exit(1);
+    }
+    pg_mode = true;
+    pg_admin_url = getenv("GH_TEST_PG_URL");
+    if (!pg_admin_url || !*pg_admin_url)
+        pg_admin_url = getenv("GH_TEST_PG_URL_CONFIGURED");
+    if (!pg_admin_url || !*pg_admin_url) {
+        bool required = env_is("GH_TEST_PG_REQUIRED", "1");
+        fprintf(stderr,
+                "%s: GH_TEST_BACKEND=pg needs GH_TEST_PG_URL "
+                "(eval \"$(sh scripts/pg-test-cluster.sh start)\")\n",
+                required ? "GH_TEST_PG_REQUIRED=1 but it is not set" : "skipped");
+        exit(required ? 1 : 77);
+    }
+}
+
+bool h_backend_is_pg(void)
+{
+    return pg_mode;
+}
+
+static void pg_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message; /* "database ... does not exist, skipping" and the like */
+}
+
+/* A superuser connection to dbname on the cluster of GH_TEST_PG_URL (NULL on failure). */
+static PGconn *pg_admin_connect(const char *dbname)
+{
+    const char *const keys[] = {"dbname", "dbname", "application_name", NULL};
+    const char *const vals[] = {pg_admin_url, dbname, "gh_integration_harness", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to GH_TEST_PG_URL (database %s): %s", dbname,
+                c ? PQerrorMessage(c) : "out of memory\n");
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeProcessor(c, pg_quiet, NULL);
+    return c;
+}
+
+static int pg_admin_exec(const char *sql)
+{
+    PGconn *c = pg_admin_connect("postgres");
+    if (!c)
+        return -1;
+    PGresult *r = PQexec(c, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc != 0)
+        fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+static void pg_drop(const char *db)
+{
+    char sql[128];
+    /* FORCE: a server killed by a failed assertion may still hold connections. */
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+    if (pg_admin_exec(sql) != 0)
+        fprintf(stderr, "could not drop test database %s\n", db);
+    for (size_t i = 0; i < H_MAX_PG_DBS; i++)
+        if (strcmp(pg_live[i], db) == 0)
+            pg_live[i][0] = '\0';
+}
+
+static void pg_drop_leftovers(void)
+{
+    for (size_t i = 0; i < H_MAX_PG_DBS; i++)
+        if (pg_live[i][0] && !getenv("GH_KEEP_TMP"))
+            pg_drop(pg_live[i]);
+}
+
+static void url_append(char *out, size_t size, const char *key, const char *v)
+{
+    size_t n = strlen(out);
+    snprintf(out + n, size - n, "%s%s=", strchr(out, '?') ? "&" : "?", key);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        n = strlen(out);
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p))
+            snprintf(out + n, size - n, "%c", *p);
+        else
+            snprintf(out + n, size - n, "%%%02X", *p);
+    }
+}
+
+/* Does the cluster let us in with password pw (trust, or peer, ignore it)? Asked once. A URL
+ * that carries a password lets tests prove it is never logged; .pgpass users keep theirs. */
+static bool pg_accepts_marker(const char *pw)
+{
+    static int answer = -1;
+    if (answer < 0) {
+        const char *const keys[] = {"dbname", "dbname", "password", NULL};
+        const char *const vals[] = {pg_admin_url, "postgres", pw, NULL};
+        PGconn *c = PQconnectdbParams(keys, vals, 1);
+        answer = c && PQstatus(c) == CONNECTION_OK;
+        PQfinish(c);
+    }
+    return answer == 1;
+}
+
+/* A fresh database for s (named in s->pg_db) and the URL of it with GH_TEST_PG_URL's server,
+ * user, password and TLS settings (in s->pg_url). */
+static int pg_create(struct h_server *s)
+{
+    unsigned char rnd[6];
+    randombytes_buf(rnd, sizeof rnd);
+    snprintf(s->pg_db, sizeof s->pg_db, "gh_it_%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+             rnd[3], rnd[4], rnd[5]);
+    char sql[128];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->pg_db);
+    if (pg_admin_exec(sql) != 0) {
+        s->pg_db[0] = '\0';
+        return -1;
+    }
+    static bool registered;
+    if (!registered) {
+        registered = atexit(pg_drop_leftovers) == 0;
+    }
+    for (size_t i = 0; i < H_MAX_PG_DBS; i++) {
+        if (!pg_live[i][0]) {
+            snprintf(pg_live[i], sizeof pg_live[i], "%s", s->pg_db);
+            break;
+        }
+    }
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(pg_admin_url, &err);
+    if (!opts) {
+        fprintf(stderr, "GH_TEST_PG_URL does not parse: %s\n", err ? err : "?");
+        PQfreemem(err);
+        return -1;
+    }
+    snprintf(s->pg_url, sizeof s->pg_url, "postgresql:///");
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val || strcmp(o->keyword, "dbname") == 0)
+            continue;
+        url_append(s->pg_url, sizeof s->pg_url, o->keyword, o->val);
+        if (strcmp(o->keyword, "password") == 0)
+            snprintf(s->pg_password, sizeof s->pg_password, "%s", o->val);
+    }
+    PQconninfoFree(opts);
+    if (!s->pg_password[0]) {
+        char marker[sizeof s->pg_password];
+        randombytes_buf(rnd, sizeof rnd);
+        snprintf(marker, sizeof marker, "gh-it-pw-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                 rnd[3], rnd[4], rnd[5]);
+        if (pg_accepts_marker(marker)) {
+            snprintf(s->pg_password, sizeof s->pg_password, "%s", marker);
+            url_append(s->pg_url, sizeof s->pg_url, "password", marker);
+        }
+    }
+    url_append(s->pg_url, sizeof s->pg_url, "dbname", s->pg_db);
+    return 0;
+}
+
+int h_pg_query(const struct h_server *s, const char *sql, char **out)
+{
+    if (out)
+        *out = NULL;
+    if (!pg_mode || !s->pg_db[0])
+        return -1;
+    PGconn *c = pg_admin_connect(s->pg_db);
+    if (!c)
+        return -1;
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
+    if (rc != 0)
+        fprintf(stderr, "psql-like query failed: %s", PQerrorMessage(c));
+    if (rc == 0 && out) {
+        size_t cap = 1;
+        for (int i = 0; i < PQntuples(r); i++)
+            for (int j = 0; j < PQnfields(r); j++)
+                cap += (size_t)PQgetlength(r, i, j) + 1;
+        char *text = malloc(cap);
+        if (!text)
+            abort();
+        size_t n = 0;
+        for (int i = 0; i < PQntuples(r); i++) {
+            for (int j = 0; j < PQnfields(r); j++) {
+                size_t len = (size_t)PQgetlength(r, i, j);
+                memcpy(text + n, PQgetvalue(r, i, j), len);
+                n += len;
+                text[n++] = j + 1 < PQnfields(r) ? '|' : '\n';
+            }
+        }
+        text[n] = '\0';
+        *out = text;
+    }
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+bool h_db_contains(const struct h_server *s, const char *needle)
+{
+    if (!pg_mode)
+        return h_db_files_contain(s->dir, needle);
+    PGconn *c = pg_admin_connect(s->pg_db);
+    if (!c)
+        fail_msg("h_db_contains: no connection to %s", s->pg_db);
+    PGresult *tables = PQexec(c, "SELECT quote_ident(c.relname) FROM pg_class c "
+                                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                 "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')");
+    if (PQresultStatus(tables) != PGRES_TUPLES_OK || PQntuples(tables) == 0)
+        fail_msg("h_db_contains: cannot list the tables of %s", s->pg_db);
+    bool found = false;
+    size_t nlen = strlen(needle);
+    for (int i = 0; i < PQntuples(tables) && !found; i++) {
+        char sql[256];
+        /* Each whole row as text: every column, whatever its type. */
+        snprintf(sql, sizeof sql, "SELECT t::text FROM public.%s t", PQgetvalue(tables, i, 0));
+        PGresult *rows = PQexec(c, sql);
+        if (PQresultStatus(rows) != PGRES_TUPLES_OK)
+            fail_msg("h_db_contains: %s: %s", sql, PQerrorMessage(c));
+        for (int j = 0; j < PQntuples(rows) && !found; j++) {
+            const char *row = PQgetvalue(rows, j, 0);
+            found = memmem(row, (size_t)PQgetlength(rows, j, 0), needle, nlen) != NULL;
+        }
+        PQclear(rows);
+    }
+    PQclear(tables);
+    PQfinish(c);
+    return found;
+}
+
+/* A pg run must really be one: unless the test chose another database itself, the server has
+ * migrated its PostgreSQL database and left no SQLite file in the data directory. */
+static int pg_check_in_use(const struct h_server *s)
+{
+    const char *url = NULL;
+    for (size_t i = 0; i < s->nenv; i++)
+        if (strncmp(s->env[i], "GATEHOUSE_DATABASE_URL=", 23) == 0)
+            url = s->env[i] + 23;
+    if (!url || strcmp(url, s->pg_url) != 0)
+        return 0;
+    char *out = NULL, path[300];
+    int rc = h_pg_query(s, "SELECT count(*) > 0 FROM schema_migrations", &out);
+    bool migrated = rc == 0 && out && strcmp(out, "t\n") == 0;
+    free(out);
+    snprintf(path, sizeof path, "%s/gatehouse.db", s->dir);
+    if (!migrated || access(path, F_OK) == 0) {
+        fprintf(stderr, "pg mode, but the server did not use database %s\n", s->pg_db);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- environment ---------------------------------------------------------------------- */
 
 static void env_add(struct h_server *s, const char *kv)
@@ -133,6 +411,11 @@ static void env_build(struct h_server *s, const char *const *extra)
     env_add(s, "GATEHOUSE_LISTEN=127.0.0.1:0");
     snprintf(kv, sizeof kv, "GATEHOUSE_DATA_DIR=%s", s->dir);
     env_add(s, kv);
+    if (s->pg_db[0]) {
+        char url[sizeof s->pg_url + 32];
+        snprintf(url, sizeof url, "GATEHOUSE_DATABASE_URL=%s", s->pg_url);
+        env_add(s, url);
+    }
     env_add(s, "GATEHOUSE_TEST_INSECURE_FAST_HASH=1");
     env_add(s, "GATEHOUSE_LOG_LEVEL=debug");
     /* Tests send many requests from 127.0.0.1: raise every rate limit (the documented way for
@@ -250,7 +533,7 @@ int h_server_start(struct h_server *s, const char *const *extra_env)
 }
 
 int h_server_start_prepared(struct h_server *s, const char *const *extra_env,
-                            void (*prepare)(const char *dir))
+                            void (*prepare)(const struct h_server *s))
 {
     memset(s, 0, sizeof *s);
     s->pid = -1;
@@ -259,13 +542,17 @@ int h_server_start_prepared(struct h_server *s, const char *const *extra_env,
     if (!mkdtemp(s->dir))
         return -1;
     snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->dir);
+    if (pg_mode && pg_create(s) != 0)
+        return -1;
     env_build(s, extra_env);
     for (size_t i = 0; extra_env && extra_env[i]; i++)
         if (strncmp(extra_env[i], "GATEHOUSE_TLS_CERT_PATH=", 24) == 0)
             s->tls = true;
     if (prepare)
-        prepare(s->dir);
-    return server_spawn(s);
+        prepare(s);
+    if (server_spawn(s) != 0)
+        return -1;
+    return pg_mode ? pg_check_in_use(s) : 0;
 }
 
 int h_server_restart_with(struct h_server *s, const char *const *extra_env)
@@ -334,6 +621,9 @@ void h_server_free(struct h_server *s)
     h_server_stop(s);
     if (s->dir[0] && !getenv("GH_KEEP_TMP"))
         nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (s->pg_db[0] && !getenv("GH_KEEP_TMP"))
+        pg_drop(s->pg_db);
+    s->pg_db[0] = '\0';
     for (size_t i = 0; i < s->nenv; i++)
         free(s->env[i]);
     s->nenv = 0;
@@ -606,6 +896,8 @@ void h_assert_problem_at(const char *file, int line, const struct h_server *s,
     free(text);
     if (s && s->dir[0] && strstr(r->body, s->dir))
         fail_msg("%s:%d: error body contains the data dir: %s", file, line, r->body);
+    if (s && s->pg_db[0] && strstr(r->body, s->pg_db))
+        fail_msg("%s:%d: error body names the database: %s", file, line, r->body);
     /* A file path would need a "/" outside the "type" URI: check the other members. */
     const char *k;
     json_t *v;
@@ -716,6 +1008,22 @@ long h_me_status(const struct h_server *s, const char *access)
     long st = r.status;
     h_response_free(&r);
     return st;
+}
+
+void h_expect_refused_after_cli(const struct h_server *s, const char *access)
+{
+    if (!h_backend_is_pg()) {
+        long st = h_me_status(s, access);
+        if (st != 401)
+            fail_msg("a token revoked by the CLI got %ld on the next request, not 401", st);
+        return;
+    }
+    for (int i = 0; i < 100; i++) {
+        if (h_me_status(s, access) == 401)
+            return;
+        h_sleep_ms(10);
+    }
+    fail_msg("a token revoked by the CLI was still accepted 1 s later");
 }
 
 void h_user_session(const struct h_server *s, const char *tag, const char *pw, char *email_out,
@@ -855,6 +1163,8 @@ bool h_jwks_has_kid(const struct h_server *s, const char *kid, size_t *out_nkeys
 
 bool h_db_files_contain(const char *dir, const char *needle)
 {
+    if (pg_mode)
+        fail_msg("h_db_files_contain reads SQLite files: in pg mode use h_db_contains");
     const char *suffix[] = {"", "-wal", "-shm", "-journal", NULL};
     for (int i = 0; suffix[i]; i++) {
         char path[512];

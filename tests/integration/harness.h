@@ -1,5 +1,8 @@
 /* Integration-test harness: runs the real gatehouse binary (server and CLI) against a throw-away
- * data directory on 127.0.0.1, and a small libcurl client with helpers for common flows. */
+ * data directory on 127.0.0.1, and a small libcurl client with helpers for common flows.
+ * Backend: SQLite in the data directory, or with GH_TEST_BACKEND=pg a fresh PostgreSQL database
+ * per server on the cluster of GH_TEST_PG_URL (a superuser URL; scripts/pg-test-cluster.sh).
+ * In pg mode without that URL the test exits 77 (skipped), or 1 when GH_TEST_PG_REQUIRED=1. */
 #ifndef GH_TEST_HARNESS_H
 #define GH_TEST_HARNESS_H
 
@@ -20,7 +23,12 @@ struct h_server {
     size_t nenv;
     int exit_status; /* raw waitpid status after h_server_stop */
     bool stopped;
-    bool tls; /* started with GATEHOUSE_TLS_CERT_PATH: the client speaks https */
+    bool tls;          /* started with GATEHOUSE_TLS_CERT_PATH: the client speaks https */
+    char pg_db[40];    /* pg mode: the server's own database (created at start, dropped by free) */
+    char pg_url[1024]; /* pg mode: its GATEHOUSE_DATABASE_URL */
+    /* pg mode: the URL's password, GH_TEST_PG_URL's or (when the test cluster ignores it) a
+     * random marker; "" when there is none. Never to be logged. */
+    char pg_password[64];
 };
 
 struct h_header {
@@ -52,10 +60,11 @@ struct h_tokens {
 /* Start the server with extra NAME=VALUE env entries (NULL-terminated list, may be NULL).
  * Returns 0 when /healthz answers 200. */
 int h_server_start(struct h_server *s, const char *const *extra_env);
-/* Like h_server_start, but prepare(dir) runs on the fresh data directory before the server
- * starts (e.g. to lay down a database made by an earlier release). */
+/* Like h_server_start, but prepare(s) runs on the fresh data directory (and in pg mode the fresh,
+ * empty database) before the server starts (e.g. to lay down a database made by an earlier
+ * release). */
 int h_server_start_prepared(struct h_server *s, const char *const *extra_env,
-                            void (*prepare)(const char *dir));
+                            void (*prepare)(const struct h_server *s));
 /* Stop the server (SIGTERM) and start it again on the same data directory with a new set of
  * extra environment entries (the defaults of h_server_start plus these). */
 int h_server_restart_with(struct h_server *s, const char *const *extra_env);
@@ -105,6 +114,11 @@ long h_register(const struct h_server *s, const char *email, const char *pw,
 long h_login(const struct h_server *s, const char *email, const char *pw, struct h_tokens *out);
 long h_refresh(const struct h_server *s, const char *refresh, struct h_tokens *out);
 long h_me_status(const struct h_server *s, const char *access);
+/* After another process (the CLI) revoked what access depends on: on SQLite GET /v1/me must be
+ * 401 on the very next request (the epoch is shared through a mapped file); on PostgreSQL every
+ * instance re-reads the shared epoch at most every 200 ms, so within 1 s at the latest. Fails
+ * the test otherwise. */
+void h_expect_refused_after_cli(const struct h_server *s, const char *access);
 /* Register + login; asserts both succeed. */
 void h_user_session(const struct h_server *s, const char *tag, const char *pw, char *email_out,
                     size_t email_size, struct h_tokens *out);
@@ -113,8 +127,18 @@ void h_user_session(const struct h_server *s, const char *tag, const char *pw, c
 int h_cli(const struct h_server *s, const char *const *args, struct h_cli_result *out);
 void h_cli_free(struct h_cli_result *r);
 
-/* Does any of the data directory's database files (the file, its WAL and shared memory, a
- * rollback journal) contain needle? */
+/* Is this run against PostgreSQL (GH_TEST_BACKEND=pg)? */
+bool h_backend_is_pg(void);
+/* pg mode: run sql (literal test text, no parameters) on the server's database as the cluster's
+ * superuser. Rows are returned like the sqlite3 CLI prints them: columns joined by '|', one line
+ * per row (NULL prints as nothing). Returns 0 on success, -1 on an error (its message on stderr);
+ * out (may be NULL) gets a heap string the caller frees. */
+int h_pg_query(const struct h_server *s, const char *sql, char **out);
+/* Is needle stored anywhere in the server's database? SQLite: the database files, as
+ * h_db_files_contain. PostgreSQL: the text of every row of every table in its public schema. */
+bool h_db_contains(const struct h_server *s, const char *needle);
+/* Does any of the data directory's SQLite database files (the file, its WAL and shared memory, a
+ * rollback journal) contain needle? SQLite only: in pg mode it fails the test (h_db_contains). */
 bool h_db_files_contain(const char *dir, const char *needle);
 /* Whole file into a NUL-terminated heap buffer (NULL on error). */
 char *h_read_file(const char *path, size_t *len);

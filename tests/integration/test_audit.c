@@ -2,7 +2,7 @@
  * this test process through the library (the same master key and database as the running
  * server, as a second instance would), then the CLI verifies, exports (checked here the way an
  * external verifier would: from the export and the public key alone), prunes, and catches a
- * row changed with the sqlite3 CLI. */
+ * row changed with the sqlite3 CLI (on PostgreSQL, GH_TEST_BACKEND=pg: as its superuser). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,7 +53,7 @@ static struct h_cli_result run(const char *a1, const char *a2, const char *a3)
 /* 60 events in January 2020, 60 in June 2021, appended as the service would. */
 static void append_events(void)
 {
-    char path[400], url[420];
+    char path[400], url[sizeof srv.pg_url];
     unsigned char master[64];
     size_t n = 0;
     snprintf(path, sizeof path, "%s/master.key", srv.dir);
@@ -66,7 +66,10 @@ static void append_events(void)
     struct gh_keywrap *kw = NULL;
     struct gh_store *s = NULL;
     struct gh_audit *a = NULL;
-    snprintf(url, sizeof url, "sqlite:%s/gatehouse.db", srv.dir);
+    if (h_backend_is_pg())
+        snprintf(url, sizeof url, "%s", srv.pg_url);
+    else
+        snprintf(url, sizeof url, "sqlite:%s/gatehouse.db", srv.dir);
     assert_int_equal(gh_keywrap_new(master, NULL, &kw), GH_OK);
     assert_int_equal(gh_store_open(url, &s), GH_OK);
     assert_int_equal(gh_store_migrate(s, NULL), GH_OK);
@@ -251,18 +254,29 @@ static void test_audit_cli(void **state)
     assert_int_equal(cps, 2);
     h_cli_free(&c);
 
-    /* Tamper behind the service's back with the sqlite3 CLI. */
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd,
-             "sqlite3 '%s/gatehouse.db' \"UPDATE audit_events SET actor = 'operator' "
-             "WHERE seq = 77\" 2>/dev/null",
-             srv.dir);
-    assert_int_not_equal(system(cmd), 0); /* the trigger refuses */
-    snprintf(cmd, sizeof cmd,
-             "sqlite3 '%s/gatehouse.db' \"DROP TRIGGER audit_events_append_only; "
-             "UPDATE audit_events SET actor = 'operator' WHERE seq = 77\"",
-             srv.dir);
-    assert_int_equal(system(cmd), 0);
+    /* Tamper behind the service's back with the sqlite3 CLI (PostgreSQL: as its superuser). */
+    if (h_backend_is_pg()) {
+        /* the trigger refuses even the superuser */
+        assert_int_not_equal(
+            h_pg_query(&srv, "UPDATE audit_events SET actor = 'operator' WHERE seq = 77", NULL), 0);
+        assert_int_equal(h_pg_query(&srv,
+                                    "DROP TRIGGER audit_events_append_only ON audit_events; "
+                                    "UPDATE audit_events SET actor = 'operator' WHERE seq = 77",
+                                    NULL),
+                         0);
+    } else {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd,
+                 "sqlite3 '%s/gatehouse.db' \"UPDATE audit_events SET actor = 'operator' "
+                 "WHERE seq = 77\" 2>/dev/null",
+                 srv.dir);
+        assert_int_not_equal(system(cmd), 0); /* the trigger refuses */
+        snprintf(cmd, sizeof cmd,
+                 "sqlite3 '%s/gatehouse.db' \"DROP TRIGGER audit_events_append_only; "
+                 "UPDATE audit_events SET actor = 'operator' WHERE seq = 77\"",
+                 srv.dir);
+        assert_int_equal(system(cmd), 0);
+    }
     c = run("verify", "--pubkey", pub_path);
     assert_int_equal(c.exit_code, 1);
     assert_non_null(strstr(c.err, "hash mismatch at seq 77"));

@@ -1,5 +1,6 @@
 /* Integration: operator CLI run beside a serving instance — users import (bcrypt and Django
- * hashes, all-or-nothing), help and usage errors. The import files live in the temp data dir. */
+ * hashes, all-or-nothing), help and usage errors. The import files live in the temp data dir;
+ * stored hashes are read with the sqlite3 CLI (on PostgreSQL, GH_TEST_BACKEND=pg: over libpq). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +44,34 @@ static void write_import(const char *name, const char *text, char *path, size_t 
     assert_int_equal(h_write_file(path, text), 0);
 }
 
+/* How many rows of users have this id and an argon2id hash of the NFKC form ("1\n" or "0\n"),
+ * read with the sqlite3 CLI (PostgreSQL: over libpq). The caller frees it. */
+static char *argon2_rows(const char *uid)
+{
+    char cmd[1024];
+    if (h_backend_is_pg()) {
+        char *out = NULL;
+        snprintf(cmd, sizeof cmd,
+                 "SELECT count(*) FROM users WHERE id = '%s' AND "
+                 "password_hash LIKE 'nfkc$$argon2id$%%'",
+                 uid);
+        assert_int_equal(h_pg_query(&srv, cmd, &out), 0);
+        return out;
+    }
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 %s/gatehouse.db \"SELECT count(*) FROM users WHERE id = '%s' AND "
+             "password_hash LIKE 'nfkc\\$\\$argon2id\\$%%'\"",
+             srv.dir, uid);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char out[32] = {0};
+    assert_non_null(fgets(out, sizeof out, p));
+    assert_int_equal(pclose(p), 0);
+    char *copy = strdup(out);
+    assert_non_null(copy);
+    return copy;
+}
+
 static void test_users_import_ok(void **state)
 {
     (void)state;
@@ -83,18 +112,10 @@ static void test_users_import_ok(void **state)
         struct h_tokens tt;
         assert_int_equal(h_login(&srv, i == 0 ? e1 : e2, i == 0 ? BCRYPT_PW : DJANGO_PW, &tt), 200);
         json_t *claims = h_jwt_part(tt.access, 1);
-        char cmd[1024];
-        snprintf(cmd, sizeof cmd,
-                 "sqlite3 %s/gatehouse.db \"SELECT count(*) FROM users WHERE id = '%s' AND "
-                 "password_hash LIKE 'nfkc\\$\\$argon2id\\$%%'\"",
-                 srv.dir, json_string_value(json_object_get(claims, "sub")));
+        char *out = argon2_rows(json_string_value(json_object_get(claims, "sub")));
         json_decref(claims);
-        FILE *p = popen(cmd, "r");
-        assert_non_null(p);
-        char out[32] = {0};
-        assert_non_null(fgets(out, sizeof out, p));
-        assert_int_equal(pclose(p), 0);
         assert_string_equal(out, "1\n");
+        free(out);
     }
     /* after the rehash on first login, the password still works (and still only it) */
     assert_int_equal(h_login(&srv, e1, BCRYPT_PW, NULL), 200);

@@ -1,7 +1,7 @@
 /* Integration: `gatehouse doctor` reports one line per guideline and exits with the worst:
  * warnings for a development setup, a failure for a tampered audit chain; it sees the last
  * backup through the audit trail. (A wildcard CORS origin cannot even be configured:
- * test_cors.) */
+ * test_cors.) Tampering goes through the sqlite3 CLI, or as the superuser on PostgreSQL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,13 +45,21 @@ static void test_doctor(void **state)
     h_cli_free(&c);
 
     /* A tampered audit row is a failure. */
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "sqlite3 %s/gatehouse.db \"DROP TRIGGER IF EXISTS audit_events_no_update; "
-             "DROP TRIGGER IF EXISTS audit_events_append_only; "
-             "UPDATE audit_events SET outcome = 'failure' WHERE seq = 1;\" 2>/dev/null",
-             srv.dir);
-    assert_int_equal(system(cmd), 0);
+    if (h_backend_is_pg()) {
+        assert_int_equal(h_pg_query(&srv,
+                                    "DROP TRIGGER audit_events_append_only ON audit_events; "
+                                    "UPDATE audit_events SET outcome = 'failure' WHERE seq = 1",
+                                    NULL),
+                         0);
+    } else {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "sqlite3 %s/gatehouse.db \"DROP TRIGGER IF EXISTS audit_events_no_update; "
+                 "DROP TRIGGER IF EXISTS audit_events_append_only; "
+                 "UPDATE audit_events SET outcome = 'failure' WHERE seq = 1;\" 2>/dev/null",
+                 srv.dir);
+        assert_int_equal(system(cmd), 0);
+    }
     assert_int_equal(h_cli(&srv, doctor, &c), 0);
     if (c.exit_code != 2)
         fail_msg("doctor after tampering (exit %d):\n%s", c.exit_code, c.out);

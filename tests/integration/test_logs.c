@@ -1,5 +1,6 @@
 /* Integration: the server log after a full flow — JSON lines only, the security events present,
- * and no secret or personal data (passwords, tokens, emails, display names) in any line. */
+ * and no secret or personal data (passwords, tokens, emails, display names; on PostgreSQL the
+ * database URL and its password) in any line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -76,6 +78,8 @@ static void run_flow(void)
     remember(PW_NEW);
     remember(PW_WRONG);
     remember(DISPLAY);
+    remember(srv.pg_password); /* pg mode; "" is not remembered */
+    remember(srv.pg_url);
 
     assert_int_equal(h_register(&srv, email, PW, DISPLAY, NULL), 201);
     struct h_tokens a, b, c, d;
@@ -238,10 +242,45 @@ static void test_log_hygiene(void **state)
     free(log);
 }
 
+/* PostgreSQL refusing the connection at start-up: a clear failure, and libpq's message (which
+ * names the host, the user and the database) withheld, the URL's password too. */
+static void test_pg_connect_failure_is_quiet(void **state)
+{
+    (void)state;
+    if (!h_backend_is_pg())
+        skip();
+    struct h_server bad;
+    assert_int_equal(h_server_start(&bad, NULL), 0);
+    assert_int_equal(h_server_stop(&bad), 0);
+    /* The same server, user and password; a database that does not exist. */
+    char missing[64], url[1200], kv[1300];
+    snprintf(missing, sizeof missing, "%s_missing", bad.pg_db);
+    const char *at = strstr(bad.pg_url, bad.pg_db);
+    assert_non_null(at);
+    snprintf(url, sizeof url, "%.*s%s%s", (int)(at - bad.pg_url), bad.pg_url, missing,
+             at + strlen(bad.pg_db));
+    snprintf(kv, sizeof kv, "GATEHOUSE_DATABASE_URL=%s", url);
+    const char *env[] = {kv, NULL};
+    assert_int_not_equal(h_server_restart_with(&bad, env), 0);
+    assert_true(bad.stopped);
+    assert_true(WIFEXITED(bad.exit_status) && WEXITSTATUS(bad.exit_status) != 0);
+    char *log = h_read_file(bad.log_path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "\"event\":\"store_connect_failed\""));
+    assert_null(strstr(log, missing));
+    assert_null(strstr(log, "does not exist"));
+    assert_null(strstr(log, "connection to server"));
+    if (bad.pg_password[0])
+        assert_null(strstr(log, bad.pg_password));
+    free(log);
+    h_server_free(&bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_hygiene),
+        cmocka_unit_test(test_pg_connect_failure_is_quiet),
     };
     return cmocka_run_group_tests_name("integration/logs", tests, setup, teardown);
 }

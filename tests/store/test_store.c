@@ -710,6 +710,62 @@ static void audit_append_n(struct gh_store *s, int n)
     }
 }
 
+struct user_rows {
+    int64_t seqs[16];
+    size_t n;
+};
+
+static gh_err user_row(void *ctx, const struct gh_audit_row *r)
+{
+    struct user_rows *u = ctx;
+    if (u->n == 16)
+        return GH_ERR_TOO_LARGE;
+    u->seqs[u->n++] = r->seq;
+    return GH_OK;
+}
+
+static gh_err stop_row(void *ctx, const struct gh_audit_row *r)
+{
+    (void)ctx;
+    (void)r;
+    return GH_ERR_CONFLICT;
+}
+
+/* One user's rows (actor or target), once each, by seq; nobody else's. */
+static void test_audit_read_user(void **state)
+{
+    struct gh_store *s = *state;
+    const char *who[][2] = {{"alice", "bob"}, {"bob", "alice"}, {"carol", "dave"},
+                            {"alice", "alice"}, {"", "alice"}, {"alice2", "xalice"}};
+    for (size_t i = 0; i < sizeof who / sizeof who[0]; i++) {
+        struct gh_audit_row row;
+        memset(&row, 0, sizeof row);
+        row.ts = 1000 + (int64_t)i;
+        snprintf(row.action, sizeof row.action, "login");
+        snprintf(row.actor, sizeof row.actor, "%s", who[i][0]);
+        snprintf(row.target, sizeof row.target, "%s", who[i][1]);
+        snprintf(row.outcome, sizeof row.outcome, "success");
+        assert_int_equal(gh_store_audit_append(s, &row, seal_by_seq, NULL), GH_OK);
+    }
+    struct user_rows u = {0};
+    assert_int_equal(gh_store_audit_read_user(s, "alice", user_row, &u), GH_OK);
+    assert_int_equal(u.n, 4);
+    const int64_t want[] = {1, 2, 4, 5};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(u.seqs[i], want[i]);
+    memset(&u, 0, sizeof u);
+    assert_int_equal(gh_store_audit_read_user(s, "nobody", user_row, &u), GH_OK);
+    assert_int_equal(u.n, 0);
+    /* Pattern characters are data, not wildcards. */
+    assert_int_equal(gh_store_audit_read_user(s, "%alice%", user_row, &u), GH_OK);
+    assert_int_equal(u.n, 0);
+    /* A callback's error stops the read and is returned; the store stays usable. */
+    assert_int_equal(gh_store_audit_read_user(s, "alice", stop_row, NULL), GH_ERR_CONFLICT);
+    assert_int_equal(gh_store_audit_read_user(s, NULL, user_row, &u), GH_ERR_INVALID);
+    assert_int_equal(gh_store_audit_read_user(s, "bob", user_row, &u), GH_OK);
+    assert_int_equal(u.n, 2);
+}
+
 static void test_audit_chain(void **state)
 {
     struct gh_store *s = *state;
@@ -891,8 +947,9 @@ static void test_pg_least_privilege(void **state)
              "GRANT USAGE ON SCHEMA %s TO %s; "
              "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %s TO %s; "
              "REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_checkpoints FROM %s; "
-             "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_anchor FROM %s;",
-             sch, runtime, sch, runtime, runtime, runtime);
+             "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_anchor FROM %s; "
+             "REVOKE UPDATE, DELETE, TRUNCATE ON erasure_ledger FROM %s;",
+             sch, runtime, sch, runtime, runtime, runtime, runtime);
     PGresult *res = PQexec(oc, sql);
     assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
@@ -1004,6 +1061,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cross_process_rotation_one_winner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_epoch_seen_by_other_instance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_read_user, setup, teardown),
     };
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
