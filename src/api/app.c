@@ -260,6 +260,8 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
             rc = gh_ratelimit_new_redis(cfg->redis_url, rl_key, (unsigned)cfg->http_threads,
                                         &app->limiter);
         sodium_free(rl_key);
+        if (rc == GH_OK && !cfg->ratelimit_api_shared)
+            rc = gh_ratelimit_new_memory((size_t)cfg->ratelimit_max_keys, &app->limiter_api);
     } else {
         rc = gh_ratelimit_new_memory((size_t)cfg->ratelimit_max_keys, &app->limiter);
     }
@@ -296,6 +298,7 @@ void gh_app_release(struct gh_app *app)
     gh_store_free(app->store);
     gh_metrics_free(app->metrics);
     gh_ratelimit_free(app->limiter);
+    gh_ratelimit_free(app->limiter_api);
     gh_policy_free(app->policy);
     gh_pii_free(app->pii);
     gh_cidr_list_free(app->trusted_proxies);

@@ -60,6 +60,7 @@ struct gh_app {
     struct gh_pii *pii;
     struct gh_audit *audit;
     struct gh_ratelimit *limiter;
+    struct gh_ratelimit *limiter_api; /* the general budget when not shared, else NULL */
     struct gh_policy *policy;
     struct gh_rate_rule rules[GH_RULE_COUNT];
     struct gh_cidr_list *trusted_proxies;

@@ -32,7 +32,8 @@ static bool check_rule(struct gh_app *app, struct gh_http_req *req, enum gh_rule
 {
     struct gh_rate_decision d;
     const struct gh_rate_rule *rule = &app->rules[r];
-    gh_err rc = gh_ratelimit_check(app->limiter, rule, gh_http_client_key(req), now, &d);
+    struct gh_ratelimit *rl = r == GH_RULE_API && app->limiter_api ? app->limiter_api : app->limiter;
+    gh_err rc = gh_ratelimit_check(rl, rule, gh_http_client_key(req), now, &d);
     if (rc != GH_OK) {
         /* A limiter that cannot answer fails closed for sign-in classes (guessable secrets:
          * passwords, registrations), open for the general budget and for refresh (a refresh

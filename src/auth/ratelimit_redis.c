@@ -314,7 +314,11 @@ static enum rr_fail conn_open(struct rr_state *st, struct rr_conn *c)
         pthread_mutex_unlock(&st->mu);
         return RR_IO;
     }
-    st->retry_at_ms = now + st->backoff_ms; /* others fail fast while this attempt runs */
+    /* After a failure, one probe at a time: the others fail fast while it runs. With no failure
+     * known (start-up, a pool growing under a burst) every slot dials its own connection: a
+     * slow first connect must not look like an outage to the requests beside it. */
+    if (st->retry_at_ms > 0)
+        st->retry_at_ms = now + st->backoff_ms;
     pthread_mutex_unlock(&st->mu);
     f = dial(st, &ctx);
     pthread_mutex_lock(&st->mu);

@@ -34,6 +34,7 @@ struct gh_config {
     char *cookie_domain; /* NULL: host-only __Host- session cookie */
     char origin[300];    /* gatehouse's own origin (scheme://host[:port]), from PUBLIC_URL/LISTEN */
     bool web_pages;
+    bool ratelimit_api_shared;
     bool sandbox;
     long max_connections_per_ip; /* -1: automatic */
     char *run_as;              /* GATEHOUSE_USER: NULL when unset */

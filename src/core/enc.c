@@ -1,6 +1,6 @@
 /* Thin wrappers over libsodium's base64 and randomness; strict decoding for untrusted text. */
-#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -86,18 +86,21 @@ bool gh_id_is_valid(const char *s)
  * (tokens expire, locks end). Per process. */
 int64_t gh_now(void)
 {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static int64_t last_ns, last_mono_ns;
+    /* now = monotonic + off, where off = max over all calls of (wall - monotonic): the same as
+     * max(wall, last + monotonic elapsed), kept as one atomic maximum so that no thread ever
+     * waits for another here (a hashing thread at idle priority holding a lock would stall the
+     * request threads behind it). */
+    static _Atomic int64_t off; /* 0 before the first call: wall - monotonic is far above it */
     struct timespec w, m;
     clock_gettime(CLOCK_REALTIME, &w);
     clock_gettime(CLOCK_MONOTONIC, &m);
     int64_t wall = (int64_t)w.tv_sec * 1000000000 + w.tv_nsec;
     int64_t mono = (int64_t)m.tv_sec * 1000000000 + m.tv_nsec;
-    pthread_mutex_lock(&lock);
-    if (last_mono_ns != 0 && wall < last_ns + (mono - last_mono_ns))
-        wall = last_ns + (mono - last_mono_ns);
-    last_ns = wall;
-    last_mono_ns = mono;
-    pthread_mutex_unlock(&lock);
-    return wall / 1000000000;
+    int64_t cand = wall - mono;
+    int64_t cur = atomic_load(&off);
+    while (cand > cur && !atomic_compare_exchange_weak(&off, &cur, cand))
+        ;
+    if (cand > cur)
+        cur = cand;
+    return (mono + cur) / 1000000000;
 }

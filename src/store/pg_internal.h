@@ -14,6 +14,7 @@
 #include "store/store_audit.h"
 #include "store/store_backend.h"
 #include "store/store_maintenance.h"
+#include "store/store_map.h"
 
 #define GH_PG_POOL_SIZE 8 /* connections per process, like the SQLite pool */
 #define GH_PG_STMTS 96    /* distinct literal statements a connection may prepare */
@@ -87,6 +88,46 @@ void gh_pg_rollback(struct pg_conn *c);
 void gh_pg_copy(const PGresult *r, int row, int col, char *dst, size_t size);
 int64_t gh_pg_i64(const PGresult *r, int row, int col);
 bool gh_pg_is_null(const PGresult *r, int row, int col);
+
+/* Row `row` of a result as store_map.h reads it (exact readers: PostgreSQL text cannot hold a
+ * NUL byte, so "exact" means not NULL, not too long, and for integers all digits). */
+struct gh_pg_row {
+    struct gh_store_row base;
+    const PGresult *res;
+    int row;
+};
+struct gh_pg_row gh_pg_row_at(const PGresult *r, int row);
+/* Maps one row into out (the caller's struct); NULL: the row's existence is all that counts. */
+typedef void (*gh_pg_map_fn)(const struct gh_store_row *row, void *out);
+/* Map rows 0.. of r, at most max, into arr (elements of elem_size bytes); how many. */
+size_t gh_pg_map_rows(const PGresult *r, size_t max, gh_pg_map_fn map, void *arr, size_t elem_size);
+/* A mapper for a row whose column 0 is an integer (out: int64_t). */
+void gh_pg_map_i64(const struct gh_store_row *r, void *out);
+
+/* Run a statement that must yield exactly one row and map it into out: GH_ERR_NOT_FOUND when it
+ * yields none (or several); errors as gh_pg_run. */
+gh_err gh_pg_run_one(struct pg_conn *c, const char *literal_sql, const struct pg_params *p,
+                     const char *what, gh_pg_map_fn map, void *out);
+/* The same on a connection of s, taken and given back here. */
+gh_err gh_pg_query_one(struct gh_store *s, const char *literal_sql, const struct pg_params *p,
+                       const char *what, gh_pg_map_fn map, void *out);
+
+/* gh_pg_exec: what runs around its one statement. */
+enum {
+    GH_PG_TX = 1,         /* inside BEGIN ... COMMIT (rolled back when anything fails) */
+    GH_PG_MUST_TOUCH = 2, /* no row touched: GH_ERR_NOT_FOUND (and nothing committed) */
+    GH_PG_REVOKES = 4,    /* bump the revocation epoch in the transaction, locally after it */
+};
+/* Take a connection of s, run one statement that returns no rows we read (with flags, above),
+ * give the connection back. *out_rows (may be NULL): rows touched, set only on GH_OK. */
+gh_err gh_pg_exec(struct gh_store *s, const char *literal_sql, const struct pg_params *p,
+                  const char *what, unsigned flags, long *out_rows);
+
+/* A transaction on a connection of s: GH_OK and *out when BEGIN (or, snapshot, the read-only
+ * REPEATABLE READ one) succeeded; otherwise the connection is back in the pool. */
+gh_err gh_pg_tx_begin(struct gh_store *s, bool snapshot, struct pg_conn **out);
+/* Close it: COMMIT when rc is GH_OK, else ROLLBACK; give the connection back. The final rc. */
+gh_err gh_pg_tx_end(struct gh_store *s, struct pg_conn *c, gh_err rc);
 
 /* store_pg_audit.c: the audit operations of the PostgreSQL ops table. */
 gh_err gh_pg_audit_append(struct gh_store *s, struct gh_audit_row *row, gh_audit_seal_fn seal,

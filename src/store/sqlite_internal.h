@@ -14,6 +14,7 @@
 #include "store/store_audit.h"
 #include "store/store_backend.h"
 #include "store/store_maintenance.h"
+#include "store/store_map.h"
 
 #define POOL_SIZE 8
 #define EXTRA_STMTS 48
@@ -58,6 +59,13 @@ gh_err gh_sqlite_begin(struct conn *c);
 gh_err gh_sqlite_commit(struct conn *c);
 void gh_sqlite_rollback(struct conn *c);
 void gh_sqlite_copy_col(sqlite3_stmt *st, int col, char *dst, size_t size);
+/* The current row of st as store_map.h reads it (exact readers: a TEXT value that fits without
+ * NUL, an INTEGER value). */
+struct gh_sqlite_row {
+    struct gh_store_row base;
+    sqlite3_stmt *st;
+};
+struct gh_sqlite_row gh_sqlite_row_of(sqlite3_stmt *st);
 gh_err gh_sqlite_map_rc(int rc);
 void gh_sqlite_log(sqlite3 *db, int rc, const char *what);
 

@@ -83,6 +83,87 @@ bool gh_pg_is_null(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) != 0;
 }
 
+/* ---- rows as store_map.h reads them ---- */
+
+static const struct gh_pg_row *pg_row(const struct gh_store_row *r)
+{
+    return (const struct gh_pg_row *)r;
+}
+
+static void row_text(const struct gh_store_row *r, int col, char *dst, size_t size)
+{
+    gh_pg_copy(pg_row(r)->res, pg_row(r)->row, col, dst, size);
+}
+
+static int64_t row_i64(const struct gh_store_row *r, int col)
+{
+    return gh_pg_i64(pg_row(r)->res, pg_row(r)->row, col);
+}
+
+static bool row_is_null(const struct gh_store_row *r, int col)
+{
+    return gh_pg_is_null(pg_row(r)->res, pg_row(r)->row, col);
+}
+
+/* Copy a text column; false (dst holds a truncated copy) when it is NULL or longer than size-1.
+ * PostgreSQL text cannot hold a NUL byte. */
+static bool row_text_exact(const struct gh_store_row *gr, int col, char *dst, size_t size)
+{
+    const PGresult *r = pg_row(gr)->res;
+    int row = pg_row(gr)->row;
+    dst[0] = '\0';
+    if (PQgetisnull(r, row, col))
+        return false;
+    size_t len = (size_t)PQgetlength(r, row, col);
+    bool ok = len < size;
+    if (!ok)
+        len = size - 1;
+    memcpy(dst, PQgetvalue(r, row, col), len);
+    dst[len] = '\0';
+    return ok;
+}
+
+static bool row_int_exact(const struct gh_store_row *gr, int col, int64_t *out)
+{
+    const PGresult *r = pg_row(gr)->res;
+    int row = pg_row(gr)->row;
+    *out = 0;
+    if (PQgetisnull(r, row, col))
+        return false;
+    const char *t = PQgetvalue(r, row, col);
+    char *end = NULL;
+    *out = (int64_t)strtoll(t, &end, 10);
+    return end && end != t && *end == '\0';
+}
+
+static const struct gh_store_row_ops pg_row_ops = {
+    .text = row_text,
+    .i64 = row_i64,
+    .is_null = row_is_null,
+    .text_exact = row_text_exact,
+    .int_exact = row_int_exact,
+};
+
+struct gh_pg_row gh_pg_row_at(const PGresult *r, int row)
+{
+    return (struct gh_pg_row){.base = {.ops = &pg_row_ops}, .res = r, .row = row};
+}
+
+size_t gh_pg_map_rows(const PGresult *r, size_t max, gh_pg_map_fn map, void *arr, size_t elem_size)
+{
+    size_t n = 0;
+    for (int i = 0; i < PQntuples(r) && n < max; i++, n++) {
+        struct gh_pg_row row = gh_pg_row_at(r, i);
+        map(&row.base, (char *)arr + n * elem_size);
+    }
+    return n;
+}
+
+void gh_pg_map_i64(const struct gh_store_row *r, void *out)
+{
+    *(int64_t *)out = r->ops->i64(r, 0);
+}
+
 /* ---- errors ---- */
 
 static void log_pg(const char *what, const char *sqlstate)
@@ -192,6 +273,24 @@ gh_err gh_pg_run_count(struct pg_conn *c, const char *literal_sql, const struct 
     *out_rows = strtol(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return GH_OK;
+}
+
+gh_err gh_pg_run_one(struct pg_conn *c, const char *literal_sql, const struct pg_params *p,
+                     const char *what, gh_pg_map_fn map, void *out)
+{
+    PGresult *r = NULL;
+    gh_err rc = gh_pg_run(c, literal_sql, p, what, &r);
+    if (rc != GH_OK)
+        return rc;
+    if (PQntuples(r) == 1) {
+        struct gh_pg_row row = gh_pg_row_at(r, 0);
+        if (map)
+            map(&row.base, out);
+    } else {
+        rc = GH_ERR_NOT_FOUND;
+    }
+    PQclear(r);
+    return rc;
 }
 
 gh_err gh_pg_send_rows(struct pg_conn *c, const char *literal_sql, const struct pg_params *p,
@@ -422,6 +521,56 @@ void gh_pg_release(struct gh_pg_store *s, struct pg_conn *c)
     if (!(c))                                                                                      \
         return GH_ERR_STORE;
 
+gh_err gh_pg_tx_begin(struct gh_store *s, bool snapshot, struct pg_conn **out)
+{
+    ACQUIRE(s, c);
+    gh_err rc = snapshot ? gh_pg_begin_snapshot(c) : gh_pg_begin(c);
+    if (rc != GH_OK) {
+        gh_pg_rollback(c);
+        gh_pg_release(PGS(s), c);
+        return rc;
+    }
+    *out = c;
+    return GH_OK;
+}
+
+gh_err gh_pg_tx_end(struct gh_store *s, struct pg_conn *c, gh_err rc)
+{
+    if (rc == GH_OK)
+        rc = gh_pg_commit(c);
+    if (rc != GH_OK)
+        gh_pg_rollback(c);
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+gh_err gh_pg_query_one(struct gh_store *s, const char *literal_sql, const struct pg_params *p,
+                       const char *what, gh_pg_map_fn map, void *out)
+{
+    ACQUIRE(s, c);
+    gh_err rc = gh_pg_run_one(c, literal_sql, p, what, map, out);
+    gh_pg_release(PGS(s), c);
+    return rc;
+}
+
+/* On a connection of s: run, map at most max rows into arr (gh_pg_map_rows), *out_n how many
+ * (0 on failure). */
+static gh_err query_rows(struct gh_store *s, const char *literal_sql, const struct pg_params *p,
+                         const char *what, size_t max, gh_pg_map_fn map, void *arr,
+                         size_t elem_size, size_t *out_n)
+{
+    *out_n = 0;
+    ACQUIRE(s, c);
+    PGresult *r = NULL;
+    gh_err rc = gh_pg_run(c, literal_sql, p, what, &r);
+    gh_pg_release(PGS(s), c);
+    if (rc != GH_OK)
+        return rc;
+    *out_n = gh_pg_map_rows(r, max, map, arr, elem_size);
+    PQclear(r);
+    return GH_OK;
+}
+
 /* ---- revocation epoch ---- */
 
 static const char SQL_EPOCH_GET[] = "SELECT value FROM change_counters WHERE name = 'revocations'";
@@ -487,6 +636,33 @@ static gh_err epoch_bump_on(struct pg_conn *c)
 static void epoch_bump_local(struct gh_store *s)
 {
     atomic_fetch_add(&PGS(s)->epoch, 1);
+}
+
+gh_err gh_pg_exec(struct gh_store *s, const char *literal_sql, const struct pg_params *p,
+                  const char *what, unsigned flags, long *out_rows)
+{
+    struct pg_conn *c = NULL;
+    long rows = 0;
+    gh_err rc = (flags & GH_PG_TX) ? gh_pg_tx_begin(s, false, &c) : GH_OK;
+    if (rc != GH_OK)
+        return rc;
+    if (!c && !(c = gh_pg_acquire(PGS(s))))
+        return GH_ERR_STORE;
+    rc = gh_pg_run_count(c, literal_sql, p, what, &rows);
+    if (rc == GH_OK && (flags & GH_PG_MUST_TOUCH) && rows == 0)
+        rc = GH_ERR_NOT_FOUND;
+    if (rc == GH_OK && (flags & GH_PG_REVOKES))
+        rc = epoch_bump_on(c);
+    if (flags & GH_PG_TX) {
+        rc = gh_pg_tx_end(s, c, rc);
+    } else {
+        gh_pg_release(PGS(s), c);
+    }
+    if (rc == GH_OK && (flags & GH_PG_REVOKES))
+        epoch_bump_local(s);
+    if (rc == GH_OK && out_rows)
+        *out_rows = rows;
+    return rc;
 }
 
 /* ---- open, free, migrate ---- */
@@ -652,10 +828,7 @@ static const char SQL_PING[] = "SELECT 1";
 
 static gh_err pg_ping(struct gh_store *s)
 {
-    ACQUIRE(s, c);
-    gh_err rc = gh_pg_run(c, SQL_PING, NULL, "ping", NULL);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_exec(s, SQL_PING, NULL, "ping", 0, NULL);
 }
 
 /* ---- users ---- */
@@ -672,20 +845,9 @@ static const char SQL_USER_BY_EMAIL[] = "SELECT " USER_COLS " FROM users WHERE e
 static const char SQL_USERS_PAGE[] =
     "SELECT " USER_COLS " FROM users WHERE id > $1 ORDER BY id LIMIT 64";
 
-static void read_user(const PGresult *r, int row, struct gh_user *u)
+static void map_user(const struct gh_store_row *r, void *out)
 {
-    memset(u, 0, sizeof *u);
-    gh_pg_copy(r, row, 0, u->id, sizeof u->id);
-    gh_pg_copy(r, row, 1, u->email_enc, sizeof u->email_enc);
-    gh_pg_copy(r, row, 2, u->email_key, sizeof u->email_key);
-    u->has_display_name = !gh_pg_is_null(r, row, 3);
-    gh_pg_copy(r, row, 3, u->display_name_enc, sizeof u->display_name_enc);
-    gh_pg_copy(r, row, 4, u->password_hash, sizeof u->password_hash);
-    u->created_at = gh_pg_i64(r, row, 5);
-    u->updated_at = gh_pg_i64(r, row, 6);
-    u->last_login_at = gh_pg_i64(r, row, 7);
-    gh_pg_copy(r, row, 8, u->dek_wrapped, sizeof u->dek_wrapped);
-    u->admin = gh_pg_i64(r, row, 9) == 1;
+    gh_store_map_user(r, out);
 }
 
 static gh_err user_insert_on(struct pg_conn *c, const struct gh_user *u)
@@ -713,41 +875,25 @@ static gh_err pg_user_insert(struct gh_store *s, const struct gh_user *u)
 static gh_err pg_users_insert_all(struct gh_store *s, const struct gh_user *users, size_t n,
                                   size_t *out_failed)
 {
-    ACQUIRE(s, c);
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    struct pg_conn *c;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         if ((rc = user_insert_on(c, &users[i])) != GH_OK) {
             if (out_failed)
                 *out_failed = i;
-            goto out;
+            break;
         }
     }
-    rc = gh_pg_commit(c);
-out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_tx_end(s, c, rc);
 }
 
 static gh_err user_query(struct gh_store *s, const char *sql, const char *key, struct gh_user *out)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
-    PGresult *r = NULL;
     gh_pg_param_text(&p, key);
-    gh_err rc = gh_pg_run(c, sql, &p, "user get", &r);
-    if (rc == GH_OK) {
-        if (PQntuples(r) == 1)
-            read_user(r, 0, out);
-        else
-            rc = GH_ERR_NOT_FOUND;
-        PQclear(r);
-    }
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_query_one(s, sql, &p, "user get", map_user, out);
 }
 
 static gh_err pg_user_get(struct gh_store *s, const char *id, struct gh_user *out)
@@ -767,54 +913,40 @@ static const char SQL_USER_SEAL_LEGACY[] =
     "UPDATE users SET email = $2, email_key = $3, display_name = $4, dek_wrapped = $5 "
     "WHERE id = $1 AND dek_wrapped IS NULL";
 
+static void map_legacy_user(const struct gh_store_row *r, void *out)
+{
+    gh_store_map_legacy_user(r, out);
+}
+
 static gh_err pg_users_legacy(struct gh_store *s, size_t max, struct gh_user **out, size_t *out_n)
 {
     struct gh_user *arr = gh_calloc(max ? max : 1, sizeof *arr);
     if (!arr)
         return GH_ERR_NOMEM;
-    struct pg_conn *c = gh_pg_acquire(PGS(s));
     struct pg_params p = {0};
-    PGresult *r = NULL;
     size_t n = 0;
-    gh_err rc = GH_ERR_STORE;
-    if (!c)
-        goto out;
     gh_pg_param_i64(&p, (int64_t)max);
-    if ((rc = gh_pg_run(c, SQL_USERS_LEGACY, &p, "users legacy", &r)) != GH_OK)
-        goto out;
-    for (int i = 0; i < PQntuples(r) && n < max; i++) {
-        struct gh_user *u = &arr[n++];
-        gh_pg_copy(r, i, 0, u->id, sizeof u->id);
-        gh_pg_copy(r, i, 1, u->email, sizeof u->email);
-        gh_pg_copy(r, i, 2, u->email_key, sizeof u->email_key);
-        u->has_display_name = !gh_pg_is_null(r, i, 3);
-        gh_pg_copy(r, i, 3, u->display_name, sizeof u->display_name);
-    }
-    PQclear(r);
-    *out = arr;
-    *out_n = n;
-    arr = NULL;
-out:
-    if (arr) {
+    gh_err rc = query_rows(s, SQL_USERS_LEGACY, &p, "users legacy", max, map_legacy_user, arr,
+                           sizeof *arr, &n);
+    if (rc != GH_OK) {
         sodium_memzero(arr, (max ? max : 1) * sizeof *arr);
         gh_free(arr);
+        return rc;
     }
-    gh_pg_release(PGS(s), c);
-    return rc;
+    *out = arr;
+    *out_n = n;
+    return GH_OK;
 }
 
 static gh_err pg_user_seal_legacy(struct gh_store *s, const struct gh_user *u)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
     gh_pg_param_text(&p, u->id);
     gh_pg_param_text(&p, u->email_enc);
     gh_pg_param_text(&p, u->email_key);
     gh_pg_param_text(&p, u->has_display_name ? u->display_name_enc : NULL);
     gh_pg_param_text(&p, u->dek_wrapped);
-    gh_err rc = gh_pg_run(c, SQL_USER_SEAL_LEGACY, &p, "user seal legacy", NULL);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_exec(s, SQL_USER_SEAL_LEGACY, &p, "user seal legacy", 0, NULL);
 }
 
 static gh_err pg_users_each(struct gh_store *s, gh_err (*cb)(struct gh_user *u, void *ctx),
@@ -827,18 +959,10 @@ static gh_err pg_users_each(struct gh_store *s, gh_err (*cb)(struct gh_user *u, 
         size_t n = 0;
         if (!page)
             return GH_ERR_NOMEM;
-        struct pg_conn *c = gh_pg_acquire(PGS(s));
-        gh_err rc = GH_ERR_STORE;
-        if (c) {
-            struct pg_params p = {0};
-            PGresult *r = NULL;
-            gh_pg_param_text(&p, last);
-            rc = gh_pg_run(c, SQL_USERS_PAGE, &p, "users each", &r);
-            for (int i = 0; rc == GH_OK && i < PQntuples(r) && n < 64; i++)
-                read_user(r, i, &page[n++]);
-            PQclear(r);
-            gh_pg_release(PGS(s), c);
-        }
+        struct pg_params p = {0};
+        gh_pg_param_text(&p, last);
+        gh_err rc =
+            query_rows(s, SQL_USERS_PAGE, &p, "users each", 64, map_user, page, sizeof *page, &n);
         for (size_t i = 0; i < n && rc == GH_OK; i++)
             rc = cb(&page[i], ctx);
         if (n)
@@ -860,12 +984,12 @@ static gh_err pg_user_set_password(struct gh_store *s, const char *user_id, cons
                                    int64_t now, bool revoke_other_sessions,
                                    const char *keep_session_id)
 {
-    ACQUIRE(s, c);
+    struct pg_conn *c;
     struct pg_params p = {0};
     long rows = 0, revoked = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     gh_pg_param_text(&p, user_id);
     gh_pg_param_text(&p, hash);
     gh_pg_param_i64(&p, now);
@@ -884,14 +1008,11 @@ static gh_err pg_user_set_password(struct gh_store *s, const char *user_id, cons
         if ((rc = gh_pg_run_count(c, SQL_SESS_REVOKE_USER_EXCEPT, &p, "revoke sessions",
                                   &revoked)) != GH_OK)
             goto out;
-        if (revoked > 0 && (rc = epoch_bump_on(c)) != GH_OK)
-            goto out;
+        if (revoked > 0)
+            rc = epoch_bump_on(c);
     }
-    rc = gh_pg_commit(c);
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
+    rc = gh_pg_tx_end(s, c, rc);
     if (rc == GH_OK && revoked > 0)
         epoch_bump_local(s);
     return rc;
@@ -901,31 +1022,12 @@ static const char SQL_USER_SET_ADMIN[] = "UPDATE users SET is_admin = $2 WHERE i
 
 static gh_err pg_user_set_admin(struct gh_store *s, const char *user_id, bool admin)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
-    long rows = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
     gh_pg_param_text(&p, user_id);
     gh_pg_param_i64(&p, admin ? 1 : 0);
-    if ((rc = gh_pg_run_count(c, SQL_USER_SET_ADMIN, &p, "user set admin", &rows)) != GH_OK)
-        goto out;
-    if (rows == 0) {
-        rc = GH_ERR_NOT_FOUND;
-        goto out;
-    }
     /* A demotion refuses what was allowed a moment ago: anything cached about this user goes. */
-    if ((rc = epoch_bump_on(c)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
-out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
-    if (rc == GH_OK)
-        epoch_bump_local(s);
-    return rc;
+    return gh_pg_exec(s, SQL_USER_SET_ADMIN, &p, "user set admin",
+                      GH_PG_TX | GH_PG_MUST_TOUCH | GH_PG_REVOKES, NULL);
 }
 
 static const char SQL_USER_EXISTS_LOCK[] = "SELECT 1 FROM users WHERE id = $1 FOR UPDATE";
@@ -933,22 +1035,15 @@ static const char SQL_USER_EXISTS_LOCK[] = "SELECT 1 FROM users WHERE id = $1 FO
 static gh_err pg_user_sessions_revoke(struct gh_store *s, const char *user_id, const char *reason,
                                       int64_t now, long *out_n)
 {
-    ACQUIRE(s, c);
+    struct pg_conn *c;
     struct pg_params p = {0};
-    PGresult *r = NULL;
     long n = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     gh_pg_param_text(&p, user_id);
-    if ((rc = gh_pg_run(c, SQL_USER_EXISTS_LOCK, &p, "user exists", &r)) != GH_OK)
+    if ((rc = gh_pg_run_one(c, SQL_USER_EXISTS_LOCK, &p, "user exists", NULL, NULL)) != GH_OK)
         goto out;
-    bool exists = PQntuples(r) == 1;
-    PQclear(r);
-    if (!exists) {
-        rc = GH_ERR_NOT_FOUND;
-        goto out;
-    }
     memset(&p, 0, sizeof p);
     gh_pg_param_text(&p, user_id);
     gh_pg_param_text(&p, NULL); /* keep none */
@@ -957,13 +1052,9 @@ static gh_err pg_user_sessions_revoke(struct gh_store *s, const char *user_id, c
     if ((rc = gh_pg_run_count(c, SQL_SESS_REVOKE_USER_EXCEPT, &p, "revoke user sessions", &n)) !=
         GH_OK)
         goto out;
-    if ((rc = epoch_bump_on(c)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    rc = epoch_bump_on(c);
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
+    rc = gh_pg_tx_end(s, c, rc);
     if (rc == GH_OK) {
         epoch_bump_local(s);
         if (out_n)
@@ -984,12 +1075,12 @@ static const char SQL_LEDGER_INSERT[] = "INSERT INTO erasure_ledger(user_id, era
  * (auto)vacuum; the data key is gone at once. */
 static gh_err pg_user_erase(struct gh_store *s, const char *user_id, int64_t now)
 {
-    ACQUIRE(s, c);
+    struct pg_conn *c;
     struct pg_params p = {0};
     long rows = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     gh_pg_param_text(&p, user_id);
     if ((rc = gh_pg_run_count(c, SQL_USER_DELETE, &p, "user erase", &rows)) != GH_OK)
         goto out;
@@ -1002,13 +1093,9 @@ static gh_err pg_user_erase(struct gh_store *s, const char *user_id, int64_t now
     gh_pg_param_i64(&p, now);
     if ((rc = gh_pg_run(c, SQL_LEDGER_INSERT, &p, "erasure ledger", NULL)) != GH_OK)
         goto out;
-    if ((rc = epoch_bump_on(c)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    rc = epoch_bump_on(c);
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
+    rc = gh_pg_tx_end(s, c, rc);
     if (rc == GH_OK)
         epoch_bump_local(s);
     return rc;
@@ -1016,12 +1103,9 @@ out:
 
 static gh_err pg_user_purge(struct gh_store *s, const char *user_id)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
     gh_pg_param_text(&p, user_id);
-    gh_err rc = gh_pg_run(c, SQL_USER_DELETE, &p, "user purge", NULL);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_exec(s, SQL_USER_DELETE, &p, "user purge", 0, NULL);
 }
 
 /* ---- what only a database file has ---- */
@@ -1093,15 +1177,9 @@ static const char SQL_ACCESS_CHECK[] =
     "u.display_name, u.created_at, u.updated_at, u.last_login_at, u.dek_wrapped "
     "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1";
 
-static void read_session(const PGresult *r, int row, struct gh_session *ss)
+static void map_session(const struct gh_store_row *r, void *out)
 {
-    memset(ss, 0, sizeof *ss);
-    gh_pg_copy(r, row, 0, ss->id, sizeof ss->id);
-    gh_pg_copy(r, row, 1, ss->user_id, sizeof ss->user_id);
-    ss->created_at = gh_pg_i64(r, row, 2);
-    ss->last_used_at = gh_pg_i64(r, row, 3);
-    ss->expires_at = gh_pg_i64(r, row, 4);
-    ss->revoked_at = gh_pg_i64(r, row, 5);
+    gh_store_map_session(r, out);
 }
 
 static gh_err insert_refresh(struct pg_conn *c, const char *hash, const char *session_id,
@@ -1117,12 +1195,12 @@ static gh_err insert_refresh(struct pg_conn *c, const char *hash, const char *se
 static gh_err pg_session_create(struct gh_store *s, const struct gh_session *ss,
                                 const char *refresh_hash, const char *new_password_hash)
 {
-    ACQUIRE(s, c);
+    struct pg_conn *c;
     struct pg_params p = {0};
     long rows = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     gh_pg_param_text(&p, ss->user_id);
     gh_pg_param_i64(&p, ss->created_at);
     if (new_password_hash)
@@ -1142,31 +1220,17 @@ static gh_err pg_session_create(struct gh_store *s, const struct gh_session *ss,
     gh_pg_param_i64(&p, ss->expires_at);
     if ((rc = gh_pg_run(c, SQL_SESS_INSERT, &p, "session insert", NULL)) != GH_OK)
         goto out;
-    if ((rc = insert_refresh(c, refresh_hash, ss->id, ss->created_at)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    rc = insert_refresh(c, refresh_hash, ss->id, ss->created_at);
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_tx_end(s, c, rc);
 }
 
 static gh_err session_get_on(struct pg_conn *c, const char *sql, const char *id,
                              struct gh_session *out)
 {
     struct pg_params p = {0};
-    PGresult *r = NULL;
     gh_pg_param_text(&p, id);
-    gh_err rc = gh_pg_run(c, sql, &p, "session get", &r);
-    if (rc != GH_OK)
-        return rc;
-    if (PQntuples(r) == 1)
-        read_session(r, 0, out);
-    else
-        rc = GH_ERR_NOT_FOUND;
-    PQclear(r);
-    return rc;
+    return gh_pg_run_one(c, sql, &p, "session get", map_session, out);
 }
 
 static gh_err revoke_on(struct pg_conn *c, const char *id, const char *reason, int64_t now,
@@ -1180,23 +1244,26 @@ static gh_err revoke_on(struct pg_conn *c, const char *id, const char *reason, i
 }
 
 /* A refresh token's session id and whether it was used; lock: take its row lock. */
+struct refresh_row {
+    char *sid; /* GH_ID_LEN + 1 bytes */
+    bool *used;
+};
+
+static void map_refresh(const struct gh_store_row *r, void *out)
+{
+    const struct refresh_row *rr = out;
+    r->ops->text(r, 0, rr->sid, GH_ID_LEN + 1);
+    *rr->used = !r->ops->is_null(r, 1);
+}
+
 static gh_err refresh_get_on(struct pg_conn *c, const char *hash, bool lock,
                              char sid[GH_ID_LEN + 1], bool *used)
 {
     struct pg_params p = {0};
-    PGresult *r = NULL;
+    struct refresh_row rr = {.sid = sid, .used = used};
     gh_pg_param_text(&p, hash);
-    gh_err rc = gh_pg_run(c, lock ? SQL_RT_GET_LOCK : SQL_RT_GET, &p, "refresh get", &r);
-    if (rc != GH_OK)
-        return rc;
-    if (PQntuples(r) == 1) {
-        gh_pg_copy(r, 0, 0, sid, GH_ID_LEN + 1);
-        *used = !gh_pg_is_null(r, 0, 1);
-    } else {
-        rc = GH_ERR_NOT_FOUND;
-    }
-    PQclear(r);
-    return rc;
+    return gh_pg_run_one(c, lock ? SQL_RT_GET_LOCK : SQL_RT_GET, &p, "refresh get", map_refresh,
+                         &rr);
 }
 
 /* Exactly one winner across connections and processes: the token's row is locked first
@@ -1210,17 +1277,17 @@ static gh_err pg_refresh_rotate(struct gh_store *s, const char *old_hash, const 
 {
     *out = GH_ROTATE_INVALID;
     memset(out_session, 0, sizeof *out_session);
-    ACQUIRE(s, c);
+    struct pg_conn *c;
     char sid[GH_ID_LEN + 1];
     struct pg_params p = {0};
     bool used = false, bumped = false;
     long rows = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     rc = refresh_get_on(c, old_hash, true, sid, &used);
     if (rc == GH_ERR_NOT_FOUND) {
-        rc = gh_pg_commit(c);
+        rc = GH_OK; /* commit: nothing to do */
         goto out;
     }
     if (rc != GH_OK)
@@ -1237,13 +1304,10 @@ static gh_err pg_refresh_rotate(struct gh_store *s, const char *old_hash, const 
             out_session->revoked_at = now;
         }
         *out = GH_ROTATE_REUSED;
-        rc = gh_pg_commit(c);
         goto out;
     }
-    if (!gh_session_is_active(out_session, now, idle_timeout)) {
-        rc = gh_pg_commit(c);
+    if (!gh_session_is_active(out_session, now, idle_timeout))
         goto out;
-    }
     gh_pg_param_text(&p, old_hash);
     gh_pg_param_i64(&p, now);
     if ((rc = gh_pg_run_count(c, SQL_RT_USE, &p, "refresh use", &rows)) != GH_OK)
@@ -1260,15 +1324,10 @@ static gh_err pg_refresh_rotate(struct gh_store *s, const char *old_hash, const 
     if ((rc = gh_pg_run(c, SQL_SESS_TOUCH, &p, "session touch", NULL)) != GH_OK)
         goto out;
     out_session->last_used_at = now;
-    if ((rc = gh_pg_commit(c)) != GH_OK)
-        goto out;
     *out = GH_ROTATE_OK;
 out:
-    if (rc != GH_OK) {
-        gh_pg_rollback(c);
+    if ((rc = gh_pg_tx_end(s, c, rc)) != GH_OK)
         *out = GH_ROTATE_INVALID;
-    }
-    gh_pg_release(PGS(s), c);
     if (rc == GH_OK && bumped)
         epoch_bump_local(s);
     return rc;
@@ -1276,21 +1335,20 @@ out:
 
 static gh_err pg_session_get(struct gh_store *s, const char *id, struct gh_session *out)
 {
-    ACQUIRE(s, c);
-    gh_err rc = session_get_on(c, SQL_SESS_GET, id, out);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    struct pg_params p = {0};
+    gh_pg_param_text(&p, id);
+    return gh_pg_query_one(s, SQL_SESS_GET, &p, "session get", map_session, out);
 }
 
 static gh_err pg_session_revoke(struct gh_store *s, const char *id, const char *user_id,
                                 const char *reason, int64_t now)
 {
-    ACQUIRE(s, c);
+    struct pg_conn *c;
     struct gh_session ss;
     long rows = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     if ((rc = session_get_on(c, SQL_SESS_GET_LOCK, id, &ss)) != GH_OK)
         goto out;
     if (user_id && strcmp(ss.user_id, user_id) != 0) {
@@ -1299,13 +1357,10 @@ static gh_err pg_session_revoke(struct gh_store *s, const char *id, const char *
     }
     if ((rc = revoke_on(c, id, reason, now, &rows)) != GH_OK)
         goto out;
-    if (rows > 0 && (rc = epoch_bump_on(c)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    if (rows > 0)
+        rc = epoch_bump_on(c);
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
+    rc = gh_pg_tx_end(s, c, rc);
     if (rc == GH_OK && rows > 0)
         epoch_bump_local(s);
     return rc;
@@ -1336,12 +1391,9 @@ static gh_err read_sessions(struct pg_conn *c, const char *sql, const struct pg_
         PQclear(r);
         return GH_ERR_NOMEM;
     }
-    size_t n = 0;
-    for (int i = 0; i < PQntuples(r) && n < max; i++)
-        read_session(r, i, &arr[n++]);
+    *out_n = gh_pg_map_rows(r, max, map_session, arr, sizeof *arr);
     PQclear(r);
     *out = arr;
-    *out_n = n;
     return GH_OK;
 }
 
@@ -1375,62 +1427,33 @@ static gh_err pg_sessions_all(struct gh_store *s, const char *user_id, size_t ma
 static gh_err pg_sessions_revoke_all(struct gh_store *s, const char *reason, int64_t now,
                                      long *out_n)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
-    long n = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
     gh_pg_param_i64(&p, now);
     gh_pg_param_text(&p, reason);
-    if ((rc = gh_pg_run_count(c, SQL_SESS_REVOKE_ALL, &p, "revoke all", &n)) != GH_OK)
-        goto out;
-    if ((rc = epoch_bump_on(c)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
-out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
-    if (rc == GH_OK) {
-        epoch_bump_local(s);
-        if (out_n)
-            *out_n = n;
-    }
-    return rc;
+    return gh_pg_exec(s, SQL_SESS_REVOKE_ALL, &p, "revoke all", GH_PG_TX | GH_PG_REVOKES, out_n);
+}
+
+struct access_row {
+    struct gh_session *session;
+    struct gh_user *user; /* may be NULL */
+    bool *key_revoked;
+};
+
+static void map_access(const struct gh_store_row *r, void *out)
+{
+    const struct access_row *a = out;
+    gh_store_map_access(r, a->session, a->user, a->key_revoked);
 }
 
 static gh_err pg_access_check(struct gh_store *s, const char *sid, const char *kid,
                               struct gh_session *out, struct gh_user *out_user,
                               bool *out_key_revoked)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
-    PGresult *r = NULL;
+    struct access_row a = {.session = out, .user = out_user, .key_revoked = out_key_revoked};
     gh_pg_param_text(&p, sid);
     gh_pg_param_text(&p, kid);
-    gh_err rc = gh_pg_run(c, SQL_ACCESS_CHECK, &p, "access check", &r);
-    if (rc == GH_OK && PQntuples(r) != 1)
-        rc = GH_ERR_NOT_FOUND;
-    if (rc == GH_OK) {
-        read_session(r, 0, out);
-        *out_key_revoked = !gh_pg_is_null(r, 0, 6);
-        if (out_user) {
-            memset(out_user, 0, sizeof *out_user);
-            memcpy(out_user->id, out->user_id, sizeof out_user->id);
-            gh_pg_copy(r, 0, 7, out_user->email_enc, sizeof out_user->email_enc);
-            gh_pg_copy(r, 0, 8, out_user->email_key, sizeof out_user->email_key);
-            out_user->has_display_name = !gh_pg_is_null(r, 0, 9);
-            gh_pg_copy(r, 0, 9, out_user->display_name_enc, sizeof out_user->display_name_enc);
-            out_user->created_at = gh_pg_i64(r, 0, 10);
-            out_user->updated_at = gh_pg_i64(r, 0, 11);
-            out_user->last_login_at = gh_pg_i64(r, 0, 12);
-            gh_pg_copy(r, 0, 13, out_user->dek_wrapped, sizeof out_user->dek_wrapped);
-        }
-    }
-    PQclear(r);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_query_one(s, SQL_ACCESS_CHECK, &p, "access check", map_access, &a);
 }
 
 /* ---- failed-login budgets ---- */
@@ -1448,26 +1471,18 @@ static const char SQL_THR_SET[] =
 static const char SQL_THR_DEL[] = "DELETE FROM login_throttle WHERE subject = $1";
 static const char SQL_THR_DEL_USER[] = "DELETE FROM login_throttle WHERE user_id = $1";
 
+static void map_throttle(const struct gh_store_row *r, void *out)
+{
+    gh_store_map_throttle(r, out);
+}
+
 static gh_err throttle_get_on(struct pg_conn *c, const char *sql, const char *subject,
                               struct gh_throttle *out)
 {
     struct pg_params p = {0};
-    PGresult *r = NULL;
     memset(out, 0, sizeof *out);
     gh_pg_param_text(&p, subject);
-    gh_err rc = gh_pg_run(c, sql, &p, "throttle get", &r);
-    if (rc != GH_OK)
-        return rc;
-    if (PQntuples(r) == 1) {
-        out->failures = gh_pg_i64(r, 0, 0);
-        out->lock_level = gh_pg_i64(r, 0, 1);
-        out->locked_until = gh_pg_i64(r, 0, 2);
-        out->updated_at = gh_pg_i64(r, 0, 3);
-    } else {
-        rc = GH_ERR_NOT_FOUND;
-    }
-    PQclear(r);
-    return rc;
+    return gh_pg_run_one(c, sql, &p, "throttle get", map_throttle, out);
 }
 
 static gh_err pg_throttle_get(struct gh_store *s, const char *subject, struct gh_throttle *out)
@@ -1486,77 +1501,47 @@ static gh_err pg_throttle_fail(struct gh_store *s, const char *subject, const ch
                                struct gh_throttle *out, bool *out_locked_now)
 {
     *out_locked_now = false;
-    ACQUIRE(s, c);
-    struct gh_throttle t;
+    struct pg_conn *c;
+    struct gh_throttle t = {0};
     struct pg_params p = {0};
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    bool locked_now = false;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     gh_pg_param_text(&p, subject);
     gh_pg_param_text(&p, user_id);
     if ((rc = gh_pg_run(c, SQL_THR_ENSURE, &p, "throttle ensure", NULL)) != GH_OK)
         goto out;
     if ((rc = throttle_get_on(c, SQL_THR_GET_LOCK, subject, &t)) != GH_OK)
         goto out;
-    if (t.updated_at && now - t.updated_at > pol->forget_after)
-        t.lock_level = 0;
-    /* Attempts during a lock are refused upstream and not counted (nobody can stretch a lock by
-     * hammering it), but the row is still written: every failed login costs the same. */
-    if (t.locked_until <= now)
-        t.failures++;
-    if (t.locked_until <= now && t.failures >= pol->threshold) {
-        int64_t d = pol->base_seconds;
-        for (int64_t i = 0; i < t.lock_level && d < pol->max_seconds; i++)
-            d *= 2;
-        if (d > pol->max_seconds)
-            d = pol->max_seconds;
-        t.locked_until = now + d;
-        t.lock_level++;
-        t.failures = 0;
-        *out_locked_now = true;
-    }
-    t.updated_at = now;
+    locked_now = gh_store_throttle_count_failure(&t, now, pol);
     memset(&p, 0, sizeof p);
     gh_pg_param_text(&p, subject);
     gh_pg_param_i64(&p, t.failures);
     gh_pg_param_i64(&p, t.lock_level);
     gh_pg_param_i64(&p, t.locked_until);
     gh_pg_param_i64(&p, t.updated_at);
-    if ((rc = gh_pg_run(c, SQL_THR_SET, &p, "throttle put", NULL)) != GH_OK)
-        goto out;
-    if ((rc = gh_pg_commit(c)) != GH_OK)
-        goto out;
-    *out = t;
+    rc = gh_pg_run(c, SQL_THR_SET, &p, "throttle put", NULL);
 out:
-    if (rc != GH_OK) {
-        gh_pg_rollback(c);
-        *out_locked_now = false;
+    if ((rc = gh_pg_tx_end(s, c, rc)) == GH_OK) {
+        *out = t;
+        *out_locked_now = locked_now;
     }
-    gh_pg_release(PGS(s), c);
     return rc;
 }
 
 static gh_err pg_throttle_clear(struct gh_store *s, const char *subject)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
     gh_pg_param_text(&p, subject);
-    gh_err rc = gh_pg_run(c, SQL_THR_DEL, &p, "throttle clear", NULL);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_exec(s, SQL_THR_DEL, &p, "throttle clear", 0, NULL);
 }
 
 static gh_err pg_throttle_clear_user(struct gh_store *s, const char *user_id, long *out_n)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
-    long n = 0;
     gh_pg_param_text(&p, user_id);
-    gh_err rc = gh_pg_run_count(c, SQL_THR_DEL_USER, &p, "throttle clear user", &n);
-    gh_pg_release(PGS(s), c);
-    if (rc == GH_OK && out_n)
-        *out_n = n;
-    return rc;
+    return gh_pg_exec(s, SQL_THR_DEL_USER, &p, "throttle clear user", 0, out_n);
 }
 
 /* ---- keys ---- */
@@ -1577,6 +1562,11 @@ static const char SQL_COUNTER_GET[] = "SELECT value FROM change_counters WHERE n
 static const char SQL_COUNTER_BUMP[] =
     "UPDATE change_counters SET value = value + 1 WHERE name = $1";
 
+static void map_key(const struct gh_store_row *r, void *out)
+{
+    gh_store_map_key(r, out);
+}
+
 static gh_err pg_keys_list(struct gh_store *s, struct gh_stored_key **out, size_t *out_n)
 {
     ACQUIRE(s, c);
@@ -1594,19 +1584,8 @@ static gh_err pg_keys_list(struct gh_store *s, struct gh_stored_key **out, size_
         rc = GH_ERR_NOMEM;
         goto out;
     }
-    for (int i = 0; i < n; i++) {
-        struct gh_stored_key *k = &arr[i];
-        gh_pg_copy(r, i, 0, k->kid, sizeof k->kid);
-        gh_pg_copy(r, i, 1, k->alg, sizeof k->alg);
-        gh_pg_copy(r, i, 2, k->public_key, sizeof k->public_key);
-        gh_pg_copy(r, i, 3, k->wrapped_private, sizeof k->wrapped_private);
-        k->created_at = gh_pg_i64(r, i, 4);
-        k->activates_at = gh_pg_i64(r, i, 5);
-        k->retired_at = gh_pg_i64(r, i, 6);
-        k->revoked_at = gh_pg_i64(r, i, 7);
-    }
+    *out_n = gh_pg_map_rows(r, (size_t)n, map_key, arr, sizeof *arr);
     *out = arr;
-    *out_n = (size_t)n;
     arr = NULL;
 out:
     PQclear(r);
@@ -1624,11 +1603,11 @@ static gh_err bump_on(struct pg_conn *c, const char *name)
 
 static gh_err pg_key_insert(struct gh_store *s, const struct gh_stored_key *k)
 {
-    ACQUIRE(s, c);
+    struct pg_conn *c;
     struct pg_params p = {0};
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     /* The counter row first: its lock serialises key inserts, so max(generation) + 1 is unique
      * even when two instances rotate at once. */
     if ((rc = bump_on(c, "keys")) != GH_OK)
@@ -1639,24 +1618,19 @@ static gh_err pg_key_insert(struct gh_store *s, const struct gh_stored_key *k)
     gh_pg_param_text(&p, k->wrapped_private);
     gh_pg_param_i64(&p, k->created_at);
     gh_pg_param_i64(&p, k->activates_at);
-    if ((rc = gh_pg_run(c, SQL_KEY_INSERT, &p, "key insert", NULL)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    rc = gh_pg_run(c, SQL_KEY_INSERT, &p, "key insert", NULL);
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_tx_end(s, c, rc);
 }
 
 static gh_err pg_key_mark(struct gh_store *s, const char *kid, int64_t retired_at,
                           int64_t revoked_at)
 {
-    ACQUIRE(s, c);
+    struct pg_conn *c;
     long changed = 0, n = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     if ((rc = bump_on(c, "keys")) != GH_OK)
         goto out;
     for (int pass = 0; pass < 2; pass++) {
@@ -1671,17 +1645,9 @@ static gh_err pg_key_mark(struct gh_store *s, const char *kid, int64_t retired_a
             goto out;
         changed += n;
     }
-    if (changed == 0) {
-        rc = GH_ERR_NOT_FOUND;
-        goto out;
-    }
-    if ((rc = epoch_bump_on(c)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    rc = changed == 0 ? GH_ERR_NOT_FOUND : epoch_bump_on(c);
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
+    rc = gh_pg_tx_end(s, c, rc);
     if (rc == GH_OK)
         epoch_bump_local(s);
     return rc;
@@ -1689,36 +1655,26 @@ out:
 
 static gh_err pg_key_rewrap(struct gh_store *s, const char *kid, const char *wrapped)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
-    long n = 0;
     gh_pg_param_text(&p, kid);
     gh_pg_param_text(&p, wrapped);
-    gh_err rc = gh_pg_run_count(c, SQL_KEY_REWRAP, &p, "key rewrap", &n);
-    if (rc == GH_OK && n == 0)
-        rc = GH_ERR_NOT_FOUND;
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_exec(s, SQL_KEY_REWRAP, &p, "key rewrap", GH_PG_MUST_TOUCH, NULL);
 }
 
 static const char SQL_WK_GET[] = "SELECT wrapped FROM wrapped_keys WHERE name = $1";
 static const char SQL_WK_INSERT[] = "INSERT INTO wrapped_keys(name, wrapped, created_at) "
                                     "VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
 
+static void map_wrapped(const struct gh_store_row *r, void *out)
+{
+    r->ops->text(r, 0, out, GH_HASH_TEXT_MAX + 1);
+}
+
 static gh_err wk_get_on(struct pg_conn *c, const char *name, char out[GH_HASH_TEXT_MAX + 1])
 {
     struct pg_params p = {0};
-    PGresult *r = NULL;
     gh_pg_param_text(&p, name);
-    gh_err rc = gh_pg_run(c, SQL_WK_GET, &p, "wrapped key get", &r);
-    if (rc != GH_OK)
-        return rc;
-    if (PQntuples(r) == 1)
-        gh_pg_copy(r, 0, 0, out, GH_HASH_TEXT_MAX + 1);
-    else
-        rc = GH_ERR_NOT_FOUND;
-    PQclear(r);
-    return rc;
+    return gh_pg_run_one(c, SQL_WK_GET, &p, "wrapped key get", map_wrapped, out);
 }
 
 static gh_err pg_wrapped_key_get(struct gh_store *s, const char *name,
@@ -1749,20 +1705,9 @@ static gh_err pg_wrapped_key_put_if_absent(struct gh_store *s, const char *name,
 
 static gh_err pg_counter_get(struct gh_store *s, const char *name, int64_t *out)
 {
-    ACQUIRE(s, c);
     struct pg_params p = {0};
-    PGresult *r = NULL;
     gh_pg_param_text(&p, name);
-    gh_err rc = gh_pg_run(c, SQL_COUNTER_GET, &p, "counter get", &r);
-    if (rc == GH_OK) {
-        if (PQntuples(r) == 1)
-            *out = gh_pg_i64(r, 0, 0);
-        else
-            rc = GH_ERR_NOT_FOUND;
-        PQclear(r);
-    }
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_query_one(s, SQL_COUNTER_GET, &p, "counter get", gh_pg_map_i64, out);
 }
 
 /* ---- master-key rotation ---- */
@@ -1776,54 +1721,52 @@ static const char SQL_DEK_PAGE[] = "SELECT id, dek_wrapped FROM users WHERE id >
 static const char SQL_DEK_CAS[] =
     "UPDATE users SET dek_wrapped = $3 WHERE id = $1 AND dek_wrapped = $2";
 
+/* A page row: (name or user id, wrapped text). */
+struct wrapped_row {
+    char id[128];
+    char text[256];
+};
+
+static void map_wrapped_row(const struct gh_store_row *r, void *out)
+{
+    struct wrapped_row *w = out;
+    r->ops->text(r, 0, w->id, sizeof w->id);
+    r->ops->text(r, 1, w->text, sizeof w->text);
+}
+
 static gh_err rewrap_table(struct gh_store *s, const char *kind, const char *select_sql,
                            const char *update_sql, gh_store_rewrap_fn cb, void *ctx, long *changed)
 {
     char last[128] = "";
     for (;;) {
         /* Page through by id so that no connection is held while cb runs. */
-        char ids[64][128];
-        char texts[64][256];
-        int n = 0;
-        {
-            ACQUIRE(s, c);
-            struct pg_params p = {0};
-            PGresult *r = NULL;
-            gh_pg_param_text(&p, last);
-            gh_err rc = gh_pg_run(c, select_sql, &p, "rewrap page", &r);
-            gh_pg_release(PGS(s), c);
-            if (rc != GH_OK)
-                return rc;
-            for (; n < 64 && n < PQntuples(r); n++) {
-                gh_pg_copy(r, n, 0, ids[n], sizeof ids[n]);
-                gh_pg_copy(r, n, 1, texts[n], sizeof texts[n]);
-            }
-            PQclear(r);
-        }
-        for (int i = 0; i < n; i++) {
+        struct wrapped_row page[64];
+        struct pg_params p = {0};
+        size_t n = 0;
+        gh_pg_param_text(&p, last);
+        gh_err rc = query_rows(s, select_sql, &p, "rewrap page", 64, map_wrapped_row, page,
+                               sizeof page[0], &n);
+        if (rc != GH_OK)
+            return rc;
+        for (size_t i = 0; i < n; i++) {
             char repl[256];
-            if (!cb(kind, ids[i], texts[i], repl, sizeof repl, ctx))
+            if (!cb(kind, page[i].id, page[i].text, repl, sizeof repl, ctx))
                 continue;
-            struct pg_conn *c = gh_pg_acquire(PGS(s));
-            gh_err rc = GH_ERR_STORE;
             long rows = 0;
-            if (c) {
-                struct pg_params p = {0};
-                gh_pg_param_text(&p, ids[i]);
-                gh_pg_param_text(&p, texts[i]);
-                gh_pg_param_text(&p, repl);
-                rc = gh_pg_run_count(c, update_sql, &p, "rewrap", &rows);
-                if (rc == GH_OK && rows == 1)
-                    (*changed)++;
-                gh_pg_release(PGS(s), c);
-            }
+            memset(&p, 0, sizeof p);
+            gh_pg_param_text(&p, page[i].id);
+            gh_pg_param_text(&p, page[i].text);
+            gh_pg_param_text(&p, repl);
+            rc = gh_pg_exec(s, update_sql, &p, "rewrap", 0, &rows);
+            if (rc == GH_OK && rows == 1)
+                (*changed)++;
             sodium_memzero(repl, sizeof repl);
             if (rc != GH_OK)
                 return rc;
         }
         if (n < 64)
             return GH_OK;
-        snprintf(last, sizeof last, "%s", ids[n - 1]);
+        snprintf(last, sizeof last, "%s", page[n - 1].id);
     }
 }
 

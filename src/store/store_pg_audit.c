@@ -4,7 +4,6 @@
  * and each reads the tail the previous one committed. Reads report any stored value that is not
  * exactly a well-formed field instead of silently truncating it. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -45,87 +44,35 @@ static const char SQL_ANCHOR_PUT[] =
 static const char ZERO_HASH[GH_AUDIT_HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-/* Copy a text column; false (dst holds a truncated copy) when it is NULL or longer than size-1.
- * PostgreSQL text cannot hold a NUL byte. */
-static bool col_text(const PGresult *r, int row, int col, char *dst, size_t size)
+static void map_mark(const struct gh_store_row *r, void *out)
 {
-    dst[0] = '\0';
-    if (PQgetisnull(r, row, col))
-        return false;
-    size_t len = (size_t)PQgetlength(r, row, col);
-    bool ok = len < size;
-    if (!ok)
-        len = size - 1;
-    memcpy(dst, PQgetvalue(r, row, col), len);
-    dst[len] = '\0';
-    return ok;
-}
-
-static bool col_int(const PGresult *r, int row, int col, int64_t *out)
-{
-    *out = 0;
-    if (PQgetisnull(r, row, col))
-        return false;
-    const char *t = PQgetvalue(r, row, col);
-    char *end = NULL;
-    *out = (int64_t)strtoll(t, &end, 10);
-    return end && end != t && *end == '\0';
-}
-
-static void read_row(const PGresult *r, int i, struct gh_audit_row *row)
-{
-    bool ok = col_int(r, i, 0, &row->seq);
-    ok &= col_int(r, i, 1, &row->ts);
-    ok &= col_text(r, i, 2, row->action, sizeof row->action);
-    ok &= col_text(r, i, 3, row->actor, sizeof row->actor);
-    ok &= col_text(r, i, 4, row->target, sizeof row->target);
-    ok &= col_text(r, i, 5, row->outcome, sizeof row->outcome);
-    ok &= col_text(r, i, 6, row->request_id, sizeof row->request_id);
-    ok &= col_text(r, i, 7, row->client, sizeof row->client);
-    ok &= col_text(r, i, 8, row->prev_hash, sizeof row->prev_hash);
-    ok &= col_text(r, i, 9, row->hash, sizeof row->hash);
-    row->malformed = !ok;
-}
-
-/* seq, hash, sig, created_at */
-static void read_mark(const PGresult *r, int i, struct gh_audit_mark *m)
-{
-    bool ok = col_int(r, i, 0, &m->seq);
-    ok &= col_text(r, i, 1, m->hash, sizeof m->hash);
-    ok &= col_text(r, i, 2, m->sig, sizeof m->sig);
-    ok &= col_int(r, i, 3, &m->created_at);
-    m->malformed = !ok;
+    gh_store_map_audit_mark(r, out);
 }
 
 /* The anchor; GH_ERR_NOT_FOUND when there is none. */
 static gh_err anchor_on(struct pg_conn *c, struct gh_audit_mark *out)
 {
-    PGresult *r = NULL;
-    gh_err rc = gh_pg_run(c, SQL_ANCHOR, NULL, "audit anchor get", &r);
-    if (rc != GH_OK)
-        return rc;
-    if (PQntuples(r) == 1)
-        read_mark(r, 0, out);
-    else
-        rc = GH_ERR_NOT_FOUND;
-    PQclear(r);
-    return rc;
+    return gh_pg_run_one(c, SQL_ANCHOR, NULL, "audit anchor get", map_mark, out);
+}
+
+struct tail {
+    int64_t *seq;
+    char *hash; /* GH_AUDIT_HASH_HEX + 1 bytes */
+};
+
+static void map_tail(const struct gh_store_row *r, void *out)
+{
+    const struct tail *t = out;
+    *t->seq = r->ops->i64(r, 0);
+    r->ops->text(r, 1, t->hash, GH_AUDIT_HASH_HEX + 1);
 }
 
 static gh_err tail_on(struct pg_conn *c, int64_t *out_seq, char out_hash[GH_AUDIT_HASH_HEX + 1])
 {
-    PGresult *r = NULL;
-    gh_err rc = gh_pg_run(c, SQL_TAIL, NULL, "audit tail", &r);
-    if (rc != GH_OK)
+    struct tail t = {.seq = out_seq, .hash = out_hash};
+    gh_err rc = gh_pg_run_one(c, SQL_TAIL, NULL, "audit tail", map_tail, &t);
+    if (rc != GH_ERR_NOT_FOUND)
         return rc;
-    bool found = PQntuples(r) == 1;
-    if (found) {
-        *out_seq = gh_pg_i64(r, 0, 0);
-        gh_pg_copy(r, 0, 1, out_hash, GH_AUDIT_HASH_HEX + 1);
-    }
-    PQclear(r);
-    if (found)
-        return GH_OK;
     struct gh_audit_mark a;
     rc = anchor_on(c, &a);
     if (rc == GH_OK) {
@@ -142,14 +89,12 @@ static gh_err tail_on(struct pg_conn *c, int64_t *out_seq, char out_hash[GH_AUDI
 gh_err gh_pg_audit_append(struct gh_store *s, struct gh_audit_row *row, gh_audit_seal_fn seal,
                           void *ctx)
 {
-    struct pg_conn *c = gh_pg_acquire(PGS(s));
-    if (!c)
-        return GH_ERR_STORE;
+    struct pg_conn *c;
     struct pg_params p = {0};
     int64_t seq = 0;
-    gh_err rc;
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     /* The lock row first: the tail read below (a new snapshot under READ COMMITTED) then sees
      * every append committed before ours, from any instance. */
     if ((rc = gh_pg_run(c, SQL_LOCK, NULL, "audit lock", NULL)) != GH_OK)
@@ -169,63 +114,35 @@ gh_err gh_pg_audit_append(struct gh_store *s, struct gh_audit_row *row, gh_audit
     gh_pg_param_text(&p, row->client);
     gh_pg_param_text(&p, row->prev_hash);
     gh_pg_param_text(&p, row->hash);
-    if ((rc = gh_pg_run(c, SQL_INSERT, &p, "audit append", NULL)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    rc = gh_pg_run(c, SQL_INSERT, &p, "audit append", NULL);
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_tx_end(s, c, rc);
 }
 
 gh_err gh_pg_audit_tail(struct gh_store *s, int64_t *out_seq, char out_hash[GH_AUDIT_HASH_HEX + 1])
 {
-    struct pg_conn *c = gh_pg_acquire(PGS(s));
-    if (!c)
-        return GH_ERR_STORE;
-    gh_err rc;
+    struct pg_conn *c;
     /* Two statements (row, then anchor) must see the same state: a prune may run between. */
-    if ((rc = gh_pg_begin_snapshot(c)) != GH_OK)
-        goto out;
-    if ((rc = tail_on(c, out_seq, out_hash)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
-out:
+    gh_err rc = gh_pg_tx_begin(s, true, &c);
     if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
-    return rc;
+        return rc;
+    return gh_pg_tx_end(s, c, tail_on(c, out_seq, out_hash));
 }
 
 gh_err gh_pg_audit_last_checkpoint(struct gh_store *s, int64_t *out_seq)
 {
-    struct pg_conn *c = gh_pg_acquire(PGS(s));
-    if (!c)
-        return GH_ERR_STORE;
-    PGresult *r = NULL;
-    gh_err rc = gh_pg_run(c, SQL_CP_LAST, NULL, "audit last checkpoint", &r);
-    if (rc == GH_OK) {
-        *out_seq = gh_pg_i64(r, 0, 0);
-        PQclear(r);
-    }
-    gh_pg_release(PGS(s), c);
-    return rc;
+    /* An aggregate: always exactly one row. */
+    return gh_pg_query_one(s, SQL_CP_LAST, NULL, "audit last checkpoint", gh_pg_map_i64, out_seq);
 }
 
 gh_err gh_pg_audit_checkpoint_insert(struct gh_store *s, const struct gh_audit_mark *cp)
 {
-    struct pg_conn *c = gh_pg_acquire(PGS(s));
-    if (!c)
-        return GH_ERR_STORE;
     struct pg_params p = {0};
     gh_pg_param_i64(&p, cp->seq);
     gh_pg_param_text(&p, cp->hash);
     gh_pg_param_text(&p, cp->sig);
     gh_pg_param_i64(&p, cp->created_at);
-    gh_err rc = gh_pg_run(c, SQL_CP_INSERT, &p, "audit checkpoint insert", NULL);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_exec(s, SQL_CP_INSERT, &p, "audit checkpoint insert", 0, NULL);
 }
 
 /* Stream a query's rows one at a time (single-row mode: an export of a long chain never sits
@@ -239,14 +156,15 @@ static gh_err stream(struct pg_conn *c, const char *sql, const struct pg_params 
     PGresult *r;
     while ((r = PQgetResult(c->pg)) && PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
         if (rc == GH_OK) {
+            struct gh_pg_row pr = gh_pg_row_at(r, 0);
             if (rows) {
                 struct gh_audit_row row;
-                read_row(r, 0, &row);
+                gh_store_map_audit_row(&pr.base, &row);
                 if (rd->row)
                     rc = rd->row(rd->ctx, &row);
             } else {
                 struct gh_audit_mark m;
-                read_mark(r, 0, &m);
+                gh_store_map_audit_mark(&pr.base, &m);
                 if (rd->checkpoint)
                     rc = rd->checkpoint(rd->ctx, &m);
             }
@@ -261,14 +179,12 @@ static gh_err stream(struct pg_conn *c, const char *sql, const struct pg_params 
 
 gh_err gh_pg_audit_read(struct gh_store *s, const struct gh_audit_reader *rd)
 {
-    struct pg_conn *c = gh_pg_acquire(PGS(s));
-    if (!c)
-        return GH_ERR_STORE;
+    struct pg_conn *c;
     struct gh_audit_mark a;
-    gh_err rc;
     /* One REPEATABLE READ snapshot for all three reads; appends go on meanwhile. */
-    if ((rc = gh_pg_begin_snapshot(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, true, &c);
+    if (rc != GH_OK)
+        return rc;
     rc = anchor_on(c, &a);
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
         goto out;
@@ -276,14 +192,9 @@ gh_err gh_pg_audit_read(struct gh_store *s, const struct gh_audit_reader *rd)
         goto out;
     if ((rc = stream(c, SQL_CPS, NULL, false, rd, "audit checkpoints read")) != GH_OK)
         goto out;
-    if ((rc = stream(c, SQL_ROWS, NULL, true, rd, "audit rows read")) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    rc = stream(c, SQL_ROWS, NULL, true, rd, "audit rows read");
 out:
-    if (rc != GH_OK)
-        gh_pg_rollback(c);
-    gh_pg_release(PGS(s), c);
-    return rc;
+    return gh_pg_tx_end(s, c, rc);
 }
 
 gh_err gh_pg_audit_read_user(struct gh_store *s, const char *user_id,
@@ -304,19 +215,21 @@ gh_err gh_pg_audit_read_user(struct gh_store *s, const char *user_id,
 
 gh_err gh_pg_audit_first_seq_at_or_after(struct gh_store *s, int64_t ts, int64_t *out_seq)
 {
-    struct pg_conn *c = gh_pg_acquire(PGS(s));
-    if (!c)
-        return GH_ERR_STORE;
     struct pg_params p = {0};
-    PGresult *r = NULL;
     gh_pg_param_i64(&p, ts);
-    gh_err rc = gh_pg_run(c, SQL_FIRST_AT, &p, "audit first seq", &r);
-    if (rc == GH_OK) {
-        *out_seq = PQntuples(r) == 1 ? gh_pg_i64(r, 0, 0) : 0;
-        PQclear(r);
+    gh_err rc = gh_pg_query_one(s, SQL_FIRST_AT, &p, "audit first seq", gh_pg_map_i64, out_seq);
+    if (rc == GH_ERR_NOT_FOUND) {
+        *out_seq = 0;
+        rc = GH_OK;
     }
-    gh_pg_release(PGS(s), c);
     return rc;
+}
+
+/* The anchor-to-be's hash: exactly a well-formed field, else the prune refuses. */
+static void map_hash(const struct gh_store_row *r, void *out)
+{
+    struct gh_audit_mark *a = out;
+    a->malformed = !r->ops->text_exact(r, 0, a->hash, sizeof a->hash);
 }
 
 gh_err gh_pg_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now, gh_audit_sign_fn sign,
@@ -324,34 +237,29 @@ gh_err gh_pg_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now, gh
 {
     if (out_deleted)
         *out_deleted = 0;
-    struct pg_conn *c = gh_pg_acquire(PGS(s));
-    if (!c)
-        return GH_ERR_STORE;
+    struct pg_conn *c;
     struct gh_audit_mark a, old;
     struct pg_params p = {0};
-    PGresult *r = NULL;
     long deleted = 0;
-    gh_err rc;
     memset(&a, 0, sizeof a);
-    if ((rc = gh_pg_begin(c)) != GH_OK)
-        goto out;
+    gh_err rc = gh_pg_tx_begin(s, false, &c);
+    if (rc != GH_OK)
+        return rc;
     if ((rc = gh_pg_run(c, SQL_LOCK, NULL, "audit lock", NULL)) != GH_OK)
         goto out;
     rc = anchor_on(c, &old);
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
         goto out;
     if (seq < 2 || (rc == GH_OK && seq - 1 <= old.seq)) {
-        rc = gh_pg_commit(c); /* nothing before seq 1, or already pruned that far */
+        rc = GH_OK; /* commit: nothing before seq 1, or already pruned that far */
         goto out;
     }
     a.seq = seq - 1;
     a.created_at = now;
     gh_pg_param_i64(&p, a.seq);
-    if ((rc = gh_pg_run(c, SQL_ROW_HASH, &p, "audit prune anchor row", &r)) != GH_OK)
-        goto out;
-    if (PQntuples(r) != 1 || !col_text(r, 0, 0, a.hash, sizeof a.hash))
+    rc = gh_pg_run_one(c, SQL_ROW_HASH, &p, "audit prune anchor row", map_hash, &a);
+    if (rc == GH_ERR_NOT_FOUND || (rc == GH_OK && a.malformed))
         rc = GH_ERR_INVALID;
-    PQclear(r);
     if (rc != GH_OK)
         goto out;
     if ((rc = sign(ctx, a.seq, a.hash, a.sig)) != GH_OK)
@@ -369,16 +277,11 @@ gh_err gh_pg_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now, gh
     gh_pg_param_text(&p, a.hash);
     gh_pg_param_text(&p, a.sig);
     gh_pg_param_i64(&p, a.created_at);
-    if ((rc = gh_pg_run(c, SQL_ANCHOR_PUT, &p, "audit anchor put", NULL)) != GH_OK)
-        goto out;
-    rc = gh_pg_commit(c);
+    rc = gh_pg_run(c, SQL_ANCHOR_PUT, &p, "audit anchor put", NULL);
 out:
-    if (rc != GH_OK) {
-        gh_pg_rollback(c);
+    if ((rc = gh_pg_tx_end(s, c, rc)) != GH_OK)
         deleted = 0;
-    }
     if (out_deleted)
         *out_deleted = deleted;
-    gh_pg_release(PGS(s), c);
     return rc;
 }

@@ -397,6 +397,71 @@ static int64_t col_i64(sqlite3_stmt *st, int col)
     return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
 }
 
+/* ---- rows as store_map.h reads them ---- */
+
+static sqlite3_stmt *row_st(const struct gh_store_row *r)
+{
+    return ((const struct gh_sqlite_row *)r)->st;
+}
+
+static void row_text(const struct gh_store_row *r, int col, char *dst, size_t size)
+{
+    copy_col(row_st(r), col, dst, size);
+}
+
+static int64_t row_i64(const struct gh_store_row *r, int col)
+{
+    return col_i64(row_st(r), col);
+}
+
+static bool row_is_null(const struct gh_store_row *r, int col)
+{
+    return sqlite3_column_type(row_st(r), col) == SQLITE_NULL;
+}
+
+/* Copy a TEXT column; false (dst holds a truncated copy) when it is not exactly a string that
+ * fits in size-1 bytes without NUL. */
+static bool row_text_exact(const struct gh_store_row *r, int col, char *dst, size_t size)
+{
+    sqlite3_stmt *st = row_st(r);
+    dst[0] = '\0';
+    const unsigned char *t = sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    bool ok = sqlite3_column_type(st, col) == SQLITE_TEXT && t && n >= 0;
+    if (!t || n < 0)
+        return false;
+    size_t len = (size_t)n;
+    if (len >= size) {
+        ok = false;
+        len = size - 1;
+    }
+    memcpy(dst, t, len);
+    dst[len] = '\0';
+    if (memchr(t, 0, len))
+        ok = false;
+    return ok;
+}
+
+static bool row_int_exact(const struct gh_store_row *r, int col, int64_t *out)
+{
+    sqlite3_stmt *st = row_st(r);
+    *out = sqlite3_column_int64(st, col);
+    return sqlite3_column_type(st, col) == SQLITE_INTEGER;
+}
+
+static const struct gh_store_row_ops sqlite_row_ops = {
+    .text = row_text,
+    .i64 = row_i64,
+    .is_null = row_is_null,
+    .text_exact = row_text_exact,
+    .int_exact = row_int_exact,
+};
+
+struct gh_sqlite_row gh_sqlite_row_of(sqlite3_stmt *st)
+{
+    return (struct gh_sqlite_row){.base = {.ops = &sqlite_row_ops}, .st = st};
+}
+
 /* Run one literal statement that takes one text parameter and returns no rows. */
 static gh_err exec_text1(struct gh_store *s, const char *literal_sql, const char *arg,
                          const char *what)
@@ -548,18 +613,8 @@ out:
 
 static void read_user(sqlite3_stmt *st, struct gh_user *u)
 {
-    memset(u, 0, sizeof *u);
-    copy_col(st, 0, u->id, sizeof u->id);
-    copy_col(st, 1, u->email_enc, sizeof u->email_enc);
-    copy_col(st, 2, u->email_key, sizeof u->email_key);
-    u->has_display_name = sqlite3_column_type(st, 3) != SQLITE_NULL;
-    copy_col(st, 3, u->display_name_enc, sizeof u->display_name_enc);
-    copy_col(st, 4, u->password_hash, sizeof u->password_hash);
-    u->created_at = col_i64(st, 5);
-    u->updated_at = col_i64(st, 6);
-    u->last_login_at = col_i64(st, 7);
-    copy_col(st, 8, u->dek_wrapped, sizeof u->dek_wrapped);
-    u->admin = sqlite3_column_int(st, 9) == 1;
+    struct gh_sqlite_row r = gh_sqlite_row_of(st);
+    gh_store_map_user(&r.base, u);
 }
 
 static gh_err user_query(struct gh_store *s, enum stmt_id id, const char *key, struct gh_user *out)
@@ -709,13 +764,8 @@ out:
 
 static void read_session(sqlite3_stmt *st, struct gh_session *ss)
 {
-    memset(ss, 0, sizeof *ss);
-    copy_col(st, 0, ss->id, sizeof ss->id);
-    copy_col(st, 1, ss->user_id, sizeof ss->user_id);
-    ss->created_at = col_i64(st, 2);
-    ss->last_used_at = col_i64(st, 3);
-    ss->expires_at = col_i64(st, 4);
-    ss->revoked_at = col_i64(st, 5);
+    struct gh_sqlite_row r = gh_sqlite_row_of(st);
+    gh_store_map_session(&r.base, ss);
 }
 
 static gh_err insert_refresh(struct conn *c, const char *hash, const char *session_id, int64_t now)
@@ -1015,20 +1065,8 @@ static gh_err sq_access_check(struct gh_store *s, const char *sid, const char *k
         bind_text(st, 2, kid);
         int r = sqlite3_step(st);
         if (r == SQLITE_ROW) {
-            read_session(st, out);
-            *out_key_revoked = sqlite3_column_type(st, 6) != SQLITE_NULL;
-            if (out_user) {
-                memset(out_user, 0, sizeof *out_user);
-                memcpy(out_user->id, out->user_id, sizeof out_user->id);
-                copy_col(st, 7, out_user->email_enc, sizeof out_user->email_enc);
-                copy_col(st, 8, out_user->email_key, sizeof out_user->email_key);
-                out_user->has_display_name = sqlite3_column_type(st, 9) != SQLITE_NULL;
-                copy_col(st, 9, out_user->display_name_enc, sizeof out_user->display_name_enc);
-                out_user->created_at = col_i64(st, 10);
-                out_user->updated_at = col_i64(st, 11);
-                out_user->last_login_at = col_i64(st, 12);
-                copy_col(st, 13, out_user->dek_wrapped, sizeof out_user->dek_wrapped);
-            }
+            struct gh_sqlite_row row = gh_sqlite_row_of(st);
+            gh_store_map_access(&row.base, out, out_user, out_key_revoked);
             rc = GH_OK;
         } else if (r == SQLITE_DONE) {
             rc = GH_ERR_NOT_FOUND;
@@ -1054,10 +1092,8 @@ static gh_err throttle_get_on(struct conn *c, const char *subject, struct gh_thr
     gh_err rc = GH_ERR_NOT_FOUND;
     memset(out, 0, sizeof *out);
     if (r == SQLITE_ROW) {
-        out->failures = col_i64(st, 0);
-        out->lock_level = col_i64(st, 1);
-        out->locked_until = col_i64(st, 2);
-        out->updated_at = col_i64(st, 3);
+        struct gh_sqlite_row row = gh_sqlite_row_of(st);
+        gh_store_map_throttle(&row.base, out);
         rc = GH_OK;
     } else if (r != SQLITE_DONE) {
         log_sqlite(c->db, r, "throttle get");
@@ -1089,24 +1125,7 @@ static gh_err sq_throttle_fail(struct gh_store *s, const char *subject, const ch
     rc = throttle_get_on(c, subject, &t);
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
         goto out;
-    if (t.updated_at && now - t.updated_at > p->forget_after)
-        t.lock_level = 0;
-    /* Attempts during a lock are refused upstream and not counted (nobody can stretch a lock by
-     * hammering it), but the row is still written: every failed login costs the same. */
-    if (t.locked_until <= now)
-        t.failures++;
-    if (t.locked_until <= now && t.failures >= p->threshold) {
-        int64_t d = p->base_seconds;
-        for (int64_t i = 0; i < t.lock_level && d < p->max_seconds; i++)
-            d *= 2;
-        if (d > p->max_seconds)
-            d = p->max_seconds;
-        t.locked_until = now + d;
-        t.lock_level++;
-        t.failures = 0;
-        *out_locked_now = true;
-    }
-    t.updated_at = now;
+    *out_locked_now = gh_store_throttle_count_failure(&t, now, p);
     rc = GH_ERR_STORE;
     if (!(st = stmt(c, S_THR_PUT)))
         goto out;
@@ -1180,16 +1199,8 @@ static gh_err sq_keys_list(struct gh_store *s, struct gh_stored_key **out, size_
             arr = na;
             cap *= 2;
         }
-        struct gh_stored_key *k = &arr[n++];
-        memset(k, 0, sizeof *k);
-        copy_col(st, 0, k->kid, sizeof k->kid);
-        copy_col(st, 1, k->alg, sizeof k->alg);
-        copy_col(st, 2, k->public_key, sizeof k->public_key);
-        copy_col(st, 3, k->wrapped_private, sizeof k->wrapped_private);
-        k->created_at = col_i64(st, 4);
-        k->activates_at = col_i64(st, 5);
-        k->retired_at = col_i64(st, 6);
-        k->revoked_at = col_i64(st, 7);
+        struct gh_sqlite_row row = gh_sqlite_row_of(st);
+        gh_store_map_key(&row.base, &arr[n++]);
     }
     sqlite3_reset(st);
     if (r != SQLITE_DONE) {
@@ -1477,12 +1488,8 @@ static gh_err sq_users_legacy(struct gh_store *s, size_t max, struct gh_user **o
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW && n < max) {
-        struct gh_user *u = &arr[n++];
-        copy_col(st, 0, u->id, sizeof u->id);
-        copy_col(st, 1, u->email, sizeof u->email);
-        copy_col(st, 2, u->email_key, sizeof u->email_key);
-        u->has_display_name = sqlite3_column_type(st, 3) != SQLITE_NULL;
-        copy_col(st, 3, u->display_name, sizeof u->display_name);
+        struct gh_sqlite_row row = gh_sqlite_row_of(st);
+        gh_store_map_legacy_user(&row.base, &arr[n++]);
     }
     sqlite3_reset(st);
     if (r != SQLITE_DONE && r != SQLITE_ROW) {

@@ -45,57 +45,17 @@ static const char SQL_ANCHOR_PUT[] =
 static const char ZERO_HASH[GH_AUDIT_HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-/* Copy a TEXT column; false (dst holds a truncated copy) when it is not exactly a string that
- * fits in size-1 bytes without NUL. */
-static bool col_text(sqlite3_stmt *st, int col, char *dst, size_t size)
-{
-    dst[0] = '\0';
-    const unsigned char *t = sqlite3_column_text(st, col);
-    int n = sqlite3_column_bytes(st, col);
-    bool ok = sqlite3_column_type(st, col) == SQLITE_TEXT && t && n >= 0;
-    if (!t || n < 0)
-        return false;
-    size_t len = (size_t)n;
-    if (len >= size) {
-        ok = false;
-        len = size - 1;
-    }
-    memcpy(dst, t, len);
-    dst[len] = '\0';
-    if (memchr(t, 0, len))
-        ok = false;
-    return ok;
-}
-
-static bool col_int(sqlite3_stmt *st, int col, int64_t *out)
-{
-    *out = sqlite3_column_int64(st, col);
-    return sqlite3_column_type(st, col) == SQLITE_INTEGER;
-}
-
 static void read_row(sqlite3_stmt *st, struct gh_audit_row *r)
 {
-    bool ok = col_int(st, 0, &r->seq);
-    ok &= col_int(st, 1, &r->ts);
-    ok &= col_text(st, 2, r->action, sizeof r->action);
-    ok &= col_text(st, 3, r->actor, sizeof r->actor);
-    ok &= col_text(st, 4, r->target, sizeof r->target);
-    ok &= col_text(st, 5, r->outcome, sizeof r->outcome);
-    ok &= col_text(st, 6, r->request_id, sizeof r->request_id);
-    ok &= col_text(st, 7, r->client, sizeof r->client);
-    ok &= col_text(st, 8, r->prev_hash, sizeof r->prev_hash);
-    ok &= col_text(st, 9, r->hash, sizeof r->hash);
-    r->malformed = !ok;
+    struct gh_sqlite_row row = gh_sqlite_row_of(st);
+    gh_store_map_audit_row(&row.base, r);
 }
 
 /* seq, hash, sig, created_at */
 static void read_mark(sqlite3_stmt *st, struct gh_audit_mark *m)
 {
-    bool ok = col_int(st, 0, &m->seq);
-    ok &= col_text(st, 1, m->hash, sizeof m->hash);
-    ok &= col_text(st, 2, m->sig, sizeof m->sig);
-    ok &= col_int(st, 3, &m->created_at);
-    m->malformed = !ok;
+    struct gh_sqlite_row row = gh_sqlite_row_of(st);
+    gh_store_map_audit_mark(&row.base, m);
 }
 
 /* The anchor; GH_ERR_NOT_FOUND when there is none. */
@@ -391,7 +351,8 @@ gh_err gh_sqlite_audit_prune_before(struct gh_store *s, int64_t seq, int64_t now
     sqlite3_bind_int64(st, 1, a.seq);
     r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
-        bool ok = col_text(st, 0, a.hash, sizeof a.hash);
+        struct gh_sqlite_row row = gh_sqlite_row_of(st);
+        bool ok = row.base.ops->text_exact(&row.base, 0, a.hash, sizeof a.hash);
         rc = ok ? GH_OK : GH_ERR_INVALID;
     } else {
         rc = r == SQLITE_DONE ? GH_ERR_INVALID : gh_sqlite_map_rc(r);

@@ -742,6 +742,66 @@ static void test_login_rate_limit_shared(void **state)
     stop_clean(&f->c);
 }
 
+/* ---- the general budget: shared by default, per instance when asked ---------------------- */
+
+static long me_from(const struct h_server *s, const char *xff)
+{
+    char hdr[96];
+    snprintf(hdr, sizeof hdr, "X-Forwarded-For: %s", xff);
+    const char *headers[] = {hdr, NULL};
+    struct h_response r;
+    assert_int_equal(h_request(s, "GET", "/v1/me", headers, NULL, 0, NULL, &r), 0);
+    long st = r.status;
+    h_response_free(&r);
+    return st;
+}
+
+static void test_api_budget_shared_or_local(void **state)
+{
+    struct fx *f = *state;
+    for (int local = 0; local < 2; local++) {
+        const char *env[] = {"GATEHOUSE_RATELIMIT_API_PER_MIN=1", "GATEHOUSE_RATELIMIT_API_BURST=4",
+                             "GATEHOUSE_RATELIMIT_LOGIN_PER_MIN=1",
+                             "GATEHOUSE_RATELIMIT_LOGIN_BURST=1",
+                             "GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32",
+                             local ? "GATEHOUSE_RATELIMIT_API_SHARED=false" : NULL, NULL};
+        const char *xff = local ? "203.0.113.9" : "203.0.113.8";
+        assert_int_equal(start_instance(f, &f->a, f->tcp_env, env), 0);
+        assert_int_equal(start_instance(f, &f->b, f->unix_env, env), 0);
+        char keys[16][128];
+        size_t before = redis_keys(&f->redis, "gatehouse:rl:api:*", keys, 16);
+        /* Four token checks (no token: 401) spend the burst through A. */
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(me_from(&f->a, xff), 401);
+        assert_int_equal(me_from(&f->a, xff), 429);
+        /* Shared: B refuses too. Local: B has its own four. */
+        if (!local) {
+            assert_int_equal(me_from(&f->b, xff), 429);
+        } else {
+            for (int i = 0; i < 4; i++)
+                assert_int_equal(me_from(&f->b, xff), 401);
+            assert_int_equal(me_from(&f->b, xff), 429);
+        }
+        /* The shared budget is a Redis key for this address; the local one is not in Redis. */
+        size_t after = redis_keys(&f->redis, "gatehouse:rl:api:*", keys, 16);
+        assert_int_equal(after, local ? before : before + 1);
+        /* The sign-in budget stays shared in both modes: one login through A spends it, B
+         * refuses the next (from an address whose general budget is untouched). */
+        const char *who = local ? "203.0.113.19" : "203.0.113.18";
+        struct h_response r;
+        assert_int_equal(login_status(&f->a, "nobody@example.com", "wrong password here", who, &r),
+                         401);
+        h_response_free(&r);
+        assert_int_equal(login_status(&f->b, "nobody@example.com", "wrong password here", who, &r),
+                         429);
+        h_response_free(&r);
+        stop_clean(&f->a);
+        stop_clean(&f->b);
+        h_server_free(&f->a);
+        h_server_free(&f->b);
+    }
+}
+
 /* ---- a lockout reached through A holds on B (the database) ------------------------------- */
 
 static void test_lockout_shared(void **state)
@@ -855,6 +915,57 @@ static void test_refresh_race_across_instances(void **state)
     if (c.exit_code != 0)
         fail_msg("audit verify after two writers: exit %d\n%s%s", c.exit_code, c.out, c.err);
     h_cli_free(&c);
+}
+
+/* ---- a burst right after start grows the Redis pool without a false outage ---------------- */
+
+struct burster {
+    const struct h_server *s;
+    pthread_barrier_t *bar;
+    int odd; /* answers other than 401 */
+};
+
+static void *burst_main(void *p)
+{
+    struct burster *b = p;
+    pthread_barrier_wait(b->bar);
+    for (int i = 0; i < 8; i++)
+        if (h_me_status(b->s, NULL) != 401)
+            b->odd++;
+    return NULL;
+}
+
+/* Every HTTP thread has its own pool slot; slots connect on first use. Connecting one slot must
+ * not make the requests beside it fail as if Redis were down (it used to: while one connect
+ * ran, every other new slot failed at once). */
+static void test_redis_pool_burst(void **state)
+{
+    struct fx *f = *state;
+    for (int round = 0; round < 3; round++) {
+        const char *threads[] = {"GATEHOUSE_HTTP_THREADS=8", NULL};
+        assert_int_equal(start_instance(f, &f->a, round % 2 ? f->unix_env : f->tcp_env, threads),
+                         0);
+        enum { N = 16 };
+        pthread_barrier_t bar;
+        pthread_barrier_init(&bar, NULL, N);
+        struct burster b[N];
+        pthread_t t[N];
+        for (int i = 0; i < N; i++) {
+            b[i] = (struct burster){.s = &f->a, .bar = &bar};
+            assert_int_equal(pthread_create(&t[i], NULL, burst_main, &b[i]), 0);
+        }
+        int odd = 0;
+        for (int i = 0; i < N; i++) {
+            pthread_join(t[i], NULL);
+            odd += b[i].odd;
+        }
+        pthread_barrier_destroy(&bar);
+        assert_int_equal(odd, 0);
+        if (log_count(&f->a, "\"event\":\"ratelimit_redis_unavailable\"") != 0)
+            fail_msg("round %d: a burst on a fresh pool was taken for a Redis outage", round);
+        stop_clean(&f->a);
+        h_server_free(&f->a);
+    }
 }
 
 /* ---- a logout through one instance is refused by the other within a second --------------- */
@@ -1286,10 +1397,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_url_parse),
         cmocka_unit_test_setup_teardown(test_login_rate_limit_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_budget_shared_or_local, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lockout_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_race_across_instances, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logout_propagates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_outage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_pool_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_restart_mid_run, setup, teardown),
     };
