@@ -59,6 +59,15 @@ fuzz:
 bench: deps-bench build
 	@sh bench/run.sh
 
+# PostgreSQL variant and two instances (+ Redis) of GET /v1/me and refresh, with per-request CPU
+# and round trips and a capacity model for N machines; writes bench/SCALEOUT.md (~4-5 min).
+DEB_SCALEOUT = wrk postgresql postgresql-client redis-server redis-tools sqlite3 curl python3
+.PHONY: bench-scaleout
+bench-scaleout:
+	@sh scripts/install-deps.sh $(DEB_BUILD) $(DEB_SCALEOUT)
+	@$(MAKE) --no-print-directory build
+	@GATEHOUSE_BIN=$${GATEHOUSE_BIN:-$(CURDIR)/$(BUILD)/gatehouse} sh bench/scaleout.sh
+
 # Attack suite (issue 6): sqlmap, slowhttptest, JWT forgeries, malformed requests, header
 # injection against the release binary on loopback; report in $(ATTACK_OUT)/report.md.
 test-attack: build

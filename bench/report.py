@@ -134,6 +134,8 @@ def main():
     w("builds the release binary). Everything runs on loopback on one machine: the load generator")
     w("(wrk, python3) shares the CPUs with the server under test. Do not edit by hand; rerun.")
     w("")
+    w("PostgreSQL, Redis and two instances: [SCALEOUT.md](SCALEOUT.md) (`make bench-scaleout`).")
+    w("")
     w("## Machine")
     w("")
     w("| | |")
