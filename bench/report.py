@@ -167,6 +167,17 @@ def main():
     w(f"| 2c | diagnostic: GET /healthz on the same server (no auth, no DB), wrk -t1 -c32 | "
       f"{f(r,'healthz_rps'):,.0f} req/s ({hz_ratio:.1f} % of nginx); p50 {ms(f(r,'healthz_p50_us'))}, "
       f"p99 {ms(f(r,'healthz_p99_us'))} | (info) | — |")
+    tck = float(r.get("clk_tck", 100) or 100)
+
+    def cpu_us(name, reqs_key):
+        n, t = f(r, reqs_key), f(r, f"cpu_{name}_ticks")
+        return t / tck * 1e6 / n if n > 0 and t == t else float("nan")
+
+    cn = min(cpu_us("nginx", "nginx_requests"), cpu_us("nginx2", "nginx2_requests"))
+    ch, cm = cpu_us("healthz", "healthz_requests"), cpu_us("me", "me_requests")
+    w(f"| 2e | server CPU per request (utime+stime of the serving process over the run / requests): nginx worker / "
+      f"gatehouse GET /healthz / gatehouse GET /v1/me | {cn:.1f} / {ch:.1f} / {cm:.1f} µs (/v1/me = "
+      f"{cm / cn:.1f}× nginx's CPU per answer) | (info) | — |")
     w(f"| 2a | /v1/me throughput vs the better nginx run ({ng_rps:,.0f}) | {me_ratio:.1f} % | ≥ 50 % | {verdict(checks['me_ratio'])} |")
     w(f"| 2b | /v1/me p99 latency | {ms(me_p99)} | < 5 ms | {verdict(checks['me_p99'])} |")
     w(f"| 3 | POST /v1/token, {r.get('login_requests','?')} logins over {f(r,'login_duration_us') / 1e6:.1f} s, "

@@ -28,7 +28,7 @@ RL_ADDRS=${BENCH_RL_ADDRESSES:-1000000}    # distinct X-Forwarded-For addresses,
 # email as context: "bench-password-0123456789" is now refused as too easy to guess)
 PASSWORD=Vq7-larch-Mosaic-quill-4812
 
-for t in wrk nginx curl python3 cc; do
+for t in wrk nginx curl python3 cc pgrep; do
     command -v "$t" >/dev/null 2>&1 || { echo "bench: missing $t (make deps-bench)" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "bench: $BIN not built (make build)" >&2; exit 1; }
@@ -83,6 +83,8 @@ wait_http() { # URL PID: until 200 or the process dies (10 s max)
     echo "bench: $1 did not answer" >&2; return 1
 }
 vmrss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# CPU ticks (utime + stime, all threads) a process has used so far
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 stop_gh() {
     [ -n "$GH_PID" ] || return 0
     kill "$GH_PID" 2>/dev/null || true
@@ -108,6 +110,7 @@ start_gh() {
 }
 
 : >"$RES"
+rec clk_tck "$(getconf CLK_TCK)"
 START_TS=$(date +%s)
 
 # ---------------------------------------------------------------- machine
@@ -159,7 +162,10 @@ wait_http "http://127.0.0.1:$NGINX_PORT/" "$NGINX_PID"
 rec_load nginx
 CMD_NGINX="wrk -t1 -c32 -d$NGINX_DUR --latency -s bench/static.lua http://127.0.0.1:$NGINX_PORT/"
 rec cmd_nginx "$CMD_NGINX"
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+t0=$(cputicks "$NGINX_WORKER")
 $CMD_NGINX >"$T/wrk_nginx.txt" 2>&1
+rec cpu_nginx_ticks "$(( $(cputicks "$NGINX_WORKER") - t0 ))"
 rec_wrk nginx "$T/wrk_nginx.txt"
 # nginx stays up (idle) and is measured again right after GET /v1/me: this machine is shared,
 # so the ratio uses the better of the two baselines (the stricter comparison).
@@ -197,7 +203,9 @@ log "2c. GET /healthz (HTTP layer only, diagnostic)"
 rec_load healthz
 CMD_HEALTHZ="wrk -t1 -c32 -d$HEALTHZ_DUR --latency -s bench/static.lua http://127.0.0.1:$GH_PORT/healthz"
 rec cmd_healthz "$CMD_HEALTHZ"
+t0=$(cputicks "$GH_PID")
 $CMD_HEALTHZ >"$T/wrk_healthz.txt" 2>&1
+rec cpu_healthz_ticks "$(( $(cputicks "$GH_PID") - t0 ))"
 rec_wrk healthz "$T/wrk_healthz.txt"
 
 log "2d. GET /v1/me, first pass over $NUSERS tokens (cold caches: every token verified, every session read)"
@@ -212,8 +220,10 @@ SAMPLER_PID=$!
 rec_load me
 CMD_ME="wrk -t1 -c32 -d$ME_DUR --latency -s bench/me.lua http://127.0.0.1:$GH_PORT -- <tokens.txt> 1"
 rec cmd_me "$CMD_ME"
+t0=$(cputicks "$GH_PID")
 wrk -t1 -c32 -d"$ME_DUR" --latency -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- "$T/tokens.txt" 1 \
     >"$T/wrk_me.txt" 2>&1
+rec cpu_me_ticks "$(( $(cputicks "$GH_PID") - t0 ))"
 kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=""
 rec_wrk me "$T/wrk_me.txt"
 rec rss_me_max_kib "$(sort -n "$T/rss_me.txt" | tail -1)"
@@ -221,7 +231,9 @@ rec rss_me_samples "$(wc -l <"$T/rss_me.txt")"
 
 log "2e. nginx baseline again"
 rec_load nginx2
+t0=$(cputicks "$NGINX_WORKER")
 $CMD_NGINX >"$T/wrk_nginx2.txt" 2>&1
+rec cpu_nginx2_ticks "$(( $(cputicks "$NGINX_WORKER") - t0 ))"
 rec_wrk nginx2 "$T/wrk_nginx2.txt"
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 

@@ -4,7 +4,8 @@
 #   pg    one instance on PostgreSQL
 #   pgr   one instance on PostgreSQL + Redis (shared rate limits): the cost of Redis alone
 #   pg2   two instances on the same PostgreSQL + Redis, wrk's load split across both
-#   pgt   (diagnostic) one pg+redis instance with 4 HTTP threads instead of 1
+#   pgt   (diagnostic) one pg+redis instance with GATEHOUSE_RATELIMIT_API_SHARED=false (the
+#         general budget in memory: a token check makes no Redis round trip)
 # with the CPU each process spent per request (/proc/PID/stat), the database statements and
 # transactions per request (pg_stat_statements, pg_stat_database) and the Redis round trips per
 # request (INFO commandstats). Every instance runs from the start; after a cold pass each, two
@@ -401,7 +402,7 @@ pa=$LAST_PID
 start_gh pg2b "$P_B" "$DBURL" "$REDISURL"
 CFG_PIDS_pg2="$pa $LAST_PID" CFG_URL_pg2=http://127.0.0.1:$P_A CFG_DB_pg2=pg CFG_REDIS_pg2=1
 CFG_ADDRS_pg2="127.0.0.1:$P_A 127.0.0.1:$P_B"
-start_gh pgt "$P_PGT" "$DBURL" "$REDISURL" GATEHOUSE_HTTP_THREADS=4
+start_gh pgt "$P_PGT" "$DBURL" "$REDISURL" GATEHOUSE_RATELIMIT_API_SHARED=false
 CFG_PIDS_pgt=$LAST_PID CFG_URL_pgt=http://127.0.0.1:$P_PGT CFG_ADDRS_pgt="" CFG_DB_pgt=pg CFG_REDIS_pgt=1
 metoks() { [ "$(cfg "$1" DB)" = sqlite ] && echo "$T/me-sq.txt" || echo "$T/me-pg.txt"; }
 for c in sq pg pgr pg2 pgt; do

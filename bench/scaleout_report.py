@@ -163,7 +163,7 @@ def main():
     w("Load average (1/5/15 min) just before each measured phase — this machine is shared with "
       "other builds and tests, and on 2 cores that skews everything:")
     w("")
-    for c, name in CONFIGS + [("pgt", "diagnostic, 4 HTTP threads")]:
+    for c, name in CONFIGS + [("pgt", "diagnostic, general budget per instance")]:
         phs = (["mewarm"] if c != "pgt" else []) + [
             f"{ph}_r{i}" for i in range(1, rounds + 1) for ph in ("me", "rf")]
         names = {"mewarm": "cold pass"}
@@ -176,7 +176,8 @@ def main():
     w("## What runs")
     w("")
     w("Every measured instance is the release binary with every setting at its default (real "
-      "argon2id parameters, `GATEHOUSE_HTTP_THREADS` 0 = 1 HTTP thread on 2 cores, PostgreSQL "
+      "argon2id parameters, `GATEHOUSE_HTTP_THREADS` 0 = on 2 cores 1 HTTP thread with SQLite and 4 "
+      "with PostgreSQL or Redis, PostgreSQL "
       "pool of 8 connections per instance, log level info to a file) except:")
     w("")
     w("- the per-address rate limits raised and the lockout threshold at 1000, exactly as `RAISED` "
@@ -341,7 +342,7 @@ def main():
         f"{fmt(ratio(v(c, 'rf', 'pgdb_xact_commit'), reqs(c, 'rf')), 2)} commits")
     row("Redis round trips per request",
         lambda c: fmt(ratio(v(c, 'rf', 'redis_rt'), reqs(c, 'rf')), 2) if c in ("pgr", "pg2") else "—")
-    row("wall time per request (1 / throughput; one HTTP thread per instance)",
+    row("wall time per request (1 / throughput)",
         lambda c: f"{fmt(1000.0 / v(c, 'rf', 'rps'), 2)} ms")
     row("machine busy (others' share)",
         lambda c: f"{fmt(busy_pct(c, 'rf'), 0)} % ({fmt(others_pct(c, 'rf'), 0)} %)")
@@ -355,12 +356,10 @@ def main():
           + ", ".join(f"{c}: {n}×" for c, n in ru.items() if n) +
           " `ratelimit_redis_unavailable` (reason `unreachable`), each followed at once by "
           "`ratelimit_redis_recovered`. Redis never stopped. src/auth/ratelimit_redis.c "
-          "`conn_open` lets one dial run at a time and makes every other request that needs a "
-          "new pool connection meanwhile fail at once as if Redis were down; with more than one "
-          "HTTP thread the pool fills lazily under concurrent load, so the first burst after "
-          "start-up (or after any reconnect) sees false outages. Refresh and token checks fail "
-          "open (no visible error here); sign-in and registration fail closed, i.e. answer 503. "
-          "A gatehouse defect, reported, not fixed here.")
+          "`conn_open` once let one dial run at a time and made every other request that "
+          "needed a new pool connection fail at once as if Redis were down (fixed: only the "
+          "probe after a real failure is exclusive; tests/integration/test_scaleout.c "
+          "`test_redis_pool_burst`). Seeing this again is a regression.")
         w("")
     iw = r.f("idle_cpu_wall_ms")
     if iw:
@@ -387,25 +386,25 @@ def main():
                             for x in top[:6]))
     w("")
 
-    if v("pgt", "rf", "rps") is not None:
-        w("**Diagnostic: one instance with 4 HTTP threads** (`GATEHOUSE_HTTP_THREADS=4`; the "
-          "default is 1 on this machine), PostgreSQL + Redis, measured in the same rounds, "
-          "beside one instance with 1 thread and two instances with 1 each:")
+    if v("pgt", "me", "rps") is not None:
+        w("**Diagnostic: the general budget per instance** (`GATEHOUSE_RATELIMIT_API_SHARED=false`: "
+          "the per-address budget every request draws on is kept in the instance's memory, the "
+          "sign-in, registration, refresh and password budgets stay in Redis), PostgreSQL + Redis, "
+          "one instance, measured in the same rounds beside the default (shared) one:")
         w("")
-        w("| | GET /v1/me | refresh | refresh: 401 / other / errors | CPU per refresh: "
-          "gatehouse / PostgreSQL / Redis | Redis CPU per /v1/me (per EVALSHA) |")
+        w("| | GET /v1/me | gatehouse CPU per /v1/me | Redis round trips per /v1/me | refresh | "
+          "CPU per refresh: gatehouse / PostgreSQL / Redis |")
         w("|---|---|---|---|---|---|")
-        for cc, label in (("pgr", "1 instance, 1 HTTP thread (column 3)"),
-                          ("pgt", "1 instance, 4 HTTP threads"),
-                          ("pg2", "2 instances, 1 HTTP thread each (column 4)")):
+        for cc, label in (("pgr", "general budget in Redis (default; column 3)"),
+                          ("pgt", "general budget per instance")):
             w(f"| {label} | {fmt_int(v(cc, 'me', 'rps'))} req/s, {lat(cc, 'me')} | "
+              f"{fmt_int(per_req_us(cc, 'me', 'gh'))} µs | "
+              f"{fmt(ratio(v(cc, 'me', 'redis_rt'), reqs(cc, 'me')), 2)} | "
               f"{fmt_int(v(cc, 'rf', 'rps'))} req/s, {lat(cc, 'rf')} | "
-              f"{int(v(cc, 'rf', 's401') or 0)} / {int(v(cc, 'rf', 'sother') or 0)} / "
-              f"{errors(cc, 'rf')} | {fmt_int(per_req_us(cc, 'rf', 'gh'))} / "
-              f"{fmt_int(per_req_us(cc, 'rf', 'pg'))} / {fmt_int(per_req_us(cc, 'rf', 'redis'))} µs"
-              f" | {fmt(per_req_us(cc, 'me', 'redis'), 1)} µs |")
+              f"{fmt_int(per_req_us(cc, 'rf', 'gh'))} / "
+              f"{fmt_int(per_req_us(cc, 'rf', 'pg'))} / {fmt_int(per_req_us(cc, 'rf', 'redis'))} µs |")
         w("")
-        w(f"Server logs of the 4-thread instance: {r.s('pgt_log_errors')} error / "
+        w(f"Server logs of that instance: {r.s('pgt_log_errors')} error / "
           f"{r.s('pgt_log_warns')} warn lines, {r.s('pgt_log_reuse')} refresh_reuse events.")
         w("")
 
@@ -428,40 +427,31 @@ def main():
       "distinct session per 30–60 s per instance — the session reads in the statement counts "
       "above are those re-reads, since the rounds run minutes after the cold pass. What Redis "
       "adds is one synchronous EVALSHA round trip per request — the API budget is checked on "
-      "every routed request — made from the single HTTP thread, which waits for it (and, on a "
+      "every routed request — made by the HTTP thread serving it, which waits for it (and, on a "
       "loaded 2-core machine, for Redis to be scheduled). It also costs gatehouse itself: "
       f"{fmt_int(per_req_us('pg', 'me', 'gh'))} µs of CPU per token check without Redis, "
       f"{fmt_int(per_req_us('pgr', 'me', 'gh'))} µs with it (the client side of the round trip).")
     two = ratio(rf["pg2"], rf["pgr"])
-    rf_pgt = v("pgt", "rf", "rps")
-    four = ratio(rf_pgt, rf["pgr"])
     w(f"- **Refresh**: PostgreSQL {pct(rf['pg'], rf['sq'])} of SQLite; with Redis "
-      f"{pct(rf['pgr'], rf['pg'])}; two instances {pct(rf['pg2'], rf['pgr'])} of one; one "
-      f"instance with 4 HTTP threads {pct(rf_pgt, rf['pgr'])} of one with 1. A "
+      f"{pct(rf['pgr'], rf['pg'])}; two instances {pct(rf['pg2'], rf['pgr'])} of one. A "
       "rotation on PostgreSQL is one transaction of 7 round trips (BEGIN, the refresh token row "
       "`FOR UPDATE`, the session row `FOR UPDATE`, mark used, insert the new token, touch the "
-      "session, COMMIT with its WAL flush), all made synchronously by the HTTP thread, which "
-      "serves nothing else meanwhile. A wall time per request far above the CPU per request "
+      "session, COMMIT with its WAL flush), made synchronously by the HTTP thread serving it; "
+      "with PostgreSQL or Redis an instance runs 4 HTTP threads on 2 cores (the default), so "
+      "others run while one waits. A wall time per request far above the CPU per request "
       "means waiting: round trips, the WAL flush, and scheduling on busy cores.")
-    me_two, me_four = ratio(me["pg2"], me["pgr"]), ratio(v("pgt", "me", "rps"), me["pgr"])
-    if four is not None and four > 1.15:
-        w("  4 HTTP threads in one process raised refresh throughput on the same two cores: "
-          "while one thread waits on PostgreSQL (and Redis) another runs. A single instance's "
-          "refresh rate on PostgreSQL is bound by how many requests it can have waiting at once "
-          "— with the default 1 HTTP thread on a 2-core machine, one — more than by its CPU; "
-          "and its GET /v1/me requests queue behind its refreshes on that thread.")
     if two is not None and two > 1.15:
-        w(f"  A second instance raised it too ({pct(rf['pg2'], rf['pgr'])}): its thread runs "
-          "while the other's waits.")
+        w(f"  A second instance raised it ({pct(rf['pg2'], rf['pgr'])}): more requests in "
+          "flight while others wait.")
     elif two is not None:
-        w(f"  A second instance (two requests in flight instead of one, in two processes) gave "
-          f"{pct(rf['pg2'], rf['pgr'])} on this run; read it with the others' share of its "
-          "column: on two cores that both instances, wrk, PostgreSQL and Redis share, a second "
-          "process shows its cost before it shows any overlap.")
-    if me_two is not None:
-        w(f"  On GET /v1/me, where each request waits only for one Redis round trip, two "
-          f"instances gave {pct(me['pg2'], me['pgr'])} and 4 threads "
-          f"{pct(v('pgt', 'me', 'rps'), me['pgr'])} of one single-thread instance.")
+        w(f"  A second instance gave {pct(rf['pg2'], rf['pgr'])} on this run; read it with the "
+          "others' share of its column: on two cores that both instances, wrk, PostgreSQL and "
+          "Redis share, a second process shows its cost before it shows any overlap.")
+    me_local = v("pgt", "me", "rps")
+    if me_local is not None:
+        w(f"  On GET /v1/me, two instances gave {pct(me['pg2'], me['pgr'])} of one; keeping the "
+          f"general budget per instance (diagnostic above) gave {pct(me_local, me['pgr'])} of "
+          "the shared default, with no Redis round trip per token check.")
     w("- 401 under refresh load would be a false reuse (a fresh token refused); other statuses "
       "would be failures. The rotation counts seen by wrk and by the database differ only by the "
       "requests in flight when wrk stopped (at most the connection count).")
@@ -506,12 +496,13 @@ def main():
     w("- `u / r`: Redis, the other shared tier: one core (Redis runs commands on one thread; "
       "gatehouse supports one Redis primary, no Cluster), one EVALSHA per rate-limited request "
       "(two for refresh and sign-in).")
-    w("- `N·H / t`: the wait term. Each instance has `H` = `GATEHOUSE_HTTP_THREADS` (default: "
-      "half the cores, 1 on 2 cores) threads, and a request holds its thread for `t` = its CPU + "
+    w("- `N·H / t`: the wait term. Each instance has `H` = `GATEHOUSE_HTTP_THREADS` (default "
+      "with PostgreSQL or Redis: one per core, at least 4, at most 8) threads, and a request holds its thread for `t` = its CPU + "
       "its round trips × the network round-trip time + the commit's WAL flush. On loopback `t` "
       "is small; across a network, 7 PostgreSQL and 2 Redis round trips at 0.2–0.5 ms each make "
       "a refresh hold its thread for 2–5 ms, i.e. at most 200–500 refreshes/s per HTTP thread, "
-      "and GET /v1/me waits for its Redis round trip. Raise `GATEHOUSE_HTTP_THREADS` when "
+      "and GET /v1/me waits for its Redis round trip (none with "
+      "`GATEHOUSE_RATELIMIT_API_SHARED=false`). Raise `GATEHOUSE_HTTP_THREADS` when "
       "the database or Redis is on another host.")
     w("")
     if None not in (g_me, g_rf, p_me, p_rf, rd_me, rd_rf):
@@ -543,14 +534,6 @@ def main():
               " | ".join(f"{x:,.0f}" for x in xs) +
               f" | {shared / tier:,.1f} ({'PostgreSQL' if pgcap < rcap else 'Redis'}) |")
         w("")
-        rd_t = per_req_us("pgt", "me", "redis")
-        if rd_t:
-            trend = "falls with concurrency" if rd_t < 0.9 * rd_me else "changed little with concurrency here"
-            w(f"Redis's CPU per EVALSHA {trend}: {fmt(rd_me, 1)} µs per /v1/me with the two "
-              f"single-thread instances, {fmt(rd_t, 1)} µs with the 4-thread instance "
-              f"(diagnostic above) — a Redis cap of {0.7 / (rd_t / 1e6):,.0f} token checks a "
-              "second at the latter.")
-            w("")
         first = sorted({lim for _, lim, _, _, _ in limits})
         ns = [min(pg, rc) / tier for _, _, pg, rc, tier in limits]
         rf_pg = [pg for label, _, pg, _, _ in limits if label == "refresh only"]
@@ -559,7 +542,7 @@ def main():
              "; ".join(f"{l}: {lim}" for l, lim, _, _, _ in limits) + " — ") +
           f"at N ≈ {min(ns):.1f}–{max(ns):.1f} 2-core gatehouse machines. Redis is one core and "
           "every token check, refresh and sign-in costs it one or two EVALSHA; its per-call "
-          "cost here was measured with 1–4 clients on contended cores, where each call pays "
+          "cost here was measured with a few clients on contended cores, where each call pays "
           "for its own wake-up, so the Redis cap is likely a floor. "
           f"{'PostgreSQL is the next limit to size for' if 'Redis' in first else 'For PostgreSQL'}: "
           + (f"{rf_pg[0]:,.0f} refreshes a second on 8 cores at these costs" if rf_pg else "—") +
@@ -580,13 +563,13 @@ def main():
       "much else was running. Throughput and latency move with it from run to run; CPU per "
       "request moves much less (it is counted per process) and is what the model uses.")
     w("- Loopback only: no network round-trip time. On a network every PostgreSQL and Redis "
-      "round trip adds latency to the request and, with one HTTP thread, caps an instance's "
+      "round trip adds latency to the request and, with few HTTP threads, caps an instance's "
       "rate (the wait term above).")
     w("- PostgreSQL here: trust authentication, no TLS, pg_stat_statements loaded (a few % of its "
       "CPU), a virtual disk under the WAL (the commit flush costs what this disk costs), "
       "initdb's default settings. Its CPU includes its background processes.")
-    w("- PostgreSQL's and Redis's CPU per request are measured with one or two clients (one "
-      "HTTP thread per instance), so each statement or EVALSHA pays for its own wake-up and "
+    w("- PostgreSQL's and Redis's CPU per request are measured with a few clients (4 HTTP "
+      "threads per instance), so each statement or EVALSHA pays for its own wake-up and "
       "system calls, on cores shared with everything else. With many instances their per-"
       "request cost should drop (more work per wake-up), so the PostgreSQL and Redis caps of "
       "the model are likely conservative.")

@@ -41,9 +41,19 @@ if grep -q 'not found' "$out.ldd"; then
     rm -f "$out.ldd"
     exit 2
 fi
+# Libraries the binary dlopen()s when a feature is configured (libpq for PostgreSQL:
+# src/store/pq_dl.h) are in its strings as plain sonames and not in ldd's answer: add each one
+# and its own closure, so that the package list and the SBOM cover what a deployment may load.
+for so in $(strings -a "$bin" | grep -xE 'lib[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*\.so\.[0-9]+' | sort -u); do
+    grep -q "^[[:space:]]*$so " "$out.ldd" && continue
+    path=$("$(command -v ldconfig || echo /sbin/ldconfig)" -p | awk -v s="$so" '$1 == s && $NF ~ /^\// { print $NF; exit }')
+    [ -n "$path" ] || { echo "linked-packages: $bin loads $so at run time, but it is not installed" >&2; exit 2; }
+    echo "	$so => $path (dlopen)" >>"$out.ldd"
+    ldd "$path" >>"$out.ldd" 2>&1 || { echo "linked-packages: ldd $path failed" >&2; exit 2; }
+done
 # "soname => /path (addr)" or "/lib64/ld-linux-x86-64.so.2 (addr)"
 awk '$2 == "=>" && $3 ~ /^\// { print $1 "\t" $3; next }
-     $1 ~ /^\// { n = split($1, a, "/"); print a[n] "\t" $1 }' "$out.ldd" >"$out.libs"
+     $1 ~ /^\// { n = split($1, a, "/"); print a[n] "\t" $1 }' "$out.ldd" | sort -u >"$out.libs"
 rm -f "$out.ldd"
 # dpkg records a library under the path its package ships it at; with merged /usr the loader
 # may name the other one (/lib/... vs /usr/lib/...), and symlinks point at versioned files.

@@ -4,7 +4,7 @@
 #ifndef GH_STORE_PG_INTERNAL_H
 #define GH_STORE_PG_INTERNAL_H
 
-#include <libpq-fe.h>
+#include "store/pq_dl.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -4,7 +4,6 @@
  * the URL is a secret and the server's error texts may quote values, hosts and user names, so
  * neither is ever logged nor returned; the log gets a fixed text and the SQLSTATE. */
 #include <errno.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -672,6 +671,9 @@ static void pg_free(struct gh_store *gs);
 
 gh_err gh_pg_open(const char *url, struct gh_store **out)
 {
+    gh_err lrc = gh_pq_load(); /* libpq is only mapped once a PostgreSQL URL is used */
+    if (lrc != GH_OK)
+        return lrc;
     struct gh_pg_store *s = gh_calloc(1, sizeof *s);
     if (!s)
         return GH_ERR_NOMEM;

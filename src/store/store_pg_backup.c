@@ -8,7 +8,6 @@
  * name hosts, users and values: they are read to choose a fixed sentence and never printed. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libpq-fe.h>
 #include <signal.h>
 #include <sodium.h>
 #include <spawn.h>
