@@ -41,6 +41,7 @@ struct gh_audit {
      * kept in order with their own time and retried by gh_audit_tick before anything else is
      * checkpointed. A fixed ring allocated here: queuing never allocates. */
     pthread_mutex_t qlock;
+    pthread_mutex_t flock; /* one flusher at a time: two would store the same head twice */
     struct gh_audit_row *queue; /* GH_AUDIT_RETRY_MAX rows */
     size_t qhead, qlen;
     struct gh_audit_stats stats; /* guarded by qlock */
@@ -207,20 +208,28 @@ gh_err gh_audit_new(struct gh_store *s, struct gh_keywrap *kw, const struct gh_a
         rc = GH_ERR_INTERNAL;
         goto out;
     }
+    if (pthread_mutex_init(&a->flock, NULL) != 0) {
+        pthread_mutex_destroy(&a->qlock);
+        rc = GH_ERR_INTERNAL;
+        goto out;
+    }
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
         pthread_mutex_destroy(&a->qlock);
+        pthread_mutex_destroy(&a->flock);
         rc = GH_ERR_INTERNAL;
         goto out;
     }
     if ((rc = gh_keys_working_key(s, kw, GH_AUDIT_KEY_NAME, now, seed)) != GH_OK) {
         pthread_mutex_destroy(&a->lock);
         pthread_mutex_destroy(&a->qlock);
+        pthread_mutex_destroy(&a->flock);
         goto out;
     }
     crypto_sign_seed_keypair(a->pk, a->sk, seed);
     if ((rc = gh_store_audit_last_checkpoint(s, &a->last_cp_seq)) != GH_OK) {
         pthread_mutex_destroy(&a->lock);
         pthread_mutex_destroy(&a->qlock);
+        pthread_mutex_destroy(&a->flock);
         goto out;
     }
     *out = a;
@@ -252,6 +261,7 @@ void gh_audit_free(struct gh_audit *a)
     sodium_free(a->sk);
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->qlock);
+    pthread_mutex_destroy(&a->flock);
     gh_free(a->queue);
     gh_free(a);
 }
@@ -390,7 +400,17 @@ static gh_err append_row(struct gh_audit *a, const struct gh_audit_row *row)
 
 /* Store the queued rows in order; stop at the first that still fails. Appends happen under the
  * store's own serialisation; qlock is not held across a store call. */
+static gh_err flush_queue_locked(struct gh_audit *a);
+
 static gh_err flush_queue(struct gh_audit *a)
+{
+    pthread_mutex_lock(&a->flock);
+    gh_err rc = flush_queue_locked(a);
+    pthread_mutex_unlock(&a->flock);
+    return rc;
+}
+
+static gh_err flush_queue_locked(struct gh_audit *a)
 {
     for (;;) {
         struct gh_audit_row r;

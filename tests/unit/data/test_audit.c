@@ -2,6 +2,7 @@
  * verification, and every kind of tampering done behind the service's back with raw SQL on the
  * database file (changed, deleted, inserted, swapped, rewritten rows; truncated tail; forged
  * checkpoints), pruning, the tick, the field rules and the canonical encoding's golden values. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -542,6 +543,47 @@ static void test_append_failure_queued_then_stored(void **state)
     assert_int_equal(r.last_checkpoint_seq, 7 + GH_AUDIT_RETRY_MAX);
 }
 
+static void *tick_main(void *p)
+{
+    struct gh_audit *a = p;
+    gh_err rc = GH_OK;
+    for (int i = 0; i < 20; i++)
+        if (gh_audit_tick(a, BASE_TS + 1000000) != GH_OK)
+            rc = GH_ERR_STORE;
+    return rc == GH_OK ? a : NULL; /* NULL: a tick failed */
+}
+
+/* Ticks from several threads at once store each waiting event exactly once, in order. */
+static void test_concurrent_ticks_store_once(void **state)
+{
+    struct fx *f = *state;
+    struct gh_audit_report r;
+    assert_int_equal(raw(f->path, REFUSE_APPENDS), SQLITE_OK);
+    for (int64_t i = 1; i <= 100; i++)
+        assert_int_equal(append_at(f->a, i), GH_ERR_BUSY);
+    assert_int_equal(raw(f->path, "DROP TRIGGER refuse_appends"), SQLITE_OK);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, tick_main, f->a), 0);
+    for (int i = 0; i < 4; i++) {
+        void *ok = NULL;
+        pthread_join(t[i], &ok);
+        assert_non_null(ok);
+    }
+    struct gh_audit_stats st;
+    gh_audit_stats(f->a, &st);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(st.recovered, 100);
+    struct collect *c = collect(f);
+    assert_int_equal(c->n, 100);
+    for (size_t i = 0; i < c->n; i++)
+        assert_int_equal(c->rows[i].ts, BASE_TS + ((int64_t)i + 1) * 3600);
+    free(c);
+    verify(f, f->pk, &r);
+    assert_int_equal(r.problem, GH_AUDIT_OK);
+    assert_int_equal(r.events, 100);
+}
+
 static void test_field_rules(void **state)
 {
     struct fx *f = *state;
@@ -666,6 +708,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_refused_when_tampered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tick, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_failure_queued_then_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_ticks_store_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_rules, setup, teardown),
         cmocka_unit_test(test_canonical_golden),
         cmocka_unit_test_setup_teardown(test_parse_date_and_pubkey_file, setup, teardown),
