@@ -56,6 +56,9 @@ static void load(void)
         {"PQcmdStatus", offsetof(struct gh_pq_api, PQcmdStatus_fn)},
         {"PQbackendPID", offsetof(struct gh_pq_api, PQbackendPID_fn)},
     };
+    /* Every pointer of gh_pq_api has its row here (a row missing would leave a NULL to call). */
+    _Static_assert(sizeof syms / sizeof syms[0] == sizeof(struct gh_pq_api) / sizeof(void (*)(void)),
+                   "pq_dl.c: one table row per gh_pq_api member");
     const char *missing = NULL;
     for (size_t i = 0; i < sizeof syms / sizeof syms[0] && !missing; i++) {
         void *fp = dlsym(h, syms[i].name);
