@@ -270,6 +270,38 @@ void gh_password_params_default(struct gh_password_params *out)
     out->memlimit = GH_PASSWORD_MIN_MEMLIMIT;
 }
 
+gh_err gh_password_dummy_hash(const struct gh_password_params *p, char *out, size_t out_size)
+{
+    /* libsodium's own lengths: a 16-byte salt and a 32-byte hash, unpadded standard base64. */
+    unsigned char salt[crypto_pwhash_argon2id_SALTBYTES], hash[32];
+    char salt64[sodium_base64_ENCODED_LEN(sizeof salt, sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+    char hash64[sodium_base64_ENCODED_LEN(sizeof hash, sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+
+    if (!p || !out || out_size == 0)
+        return GH_ERR_INVALID;
+    out[0] = '\0';
+    if (p->opslimit < crypto_pwhash_argon2id_opslimit_min() ||
+        p->opslimit > crypto_pwhash_argon2id_opslimit_max() ||
+        p->memlimit < crypto_pwhash_argon2id_memlimit_min() ||
+        p->memlimit > crypto_pwhash_argon2id_memlimit_max())
+        return GH_ERR_INVALID;
+    if (!sodium_ready())
+        return GH_ERR_INTERNAL;
+    randombytes_buf(salt, sizeof salt);
+    randombytes_buf(hash, sizeof hash);
+    sodium_bin2base64(salt64, sizeof salt64, salt, sizeof salt,
+                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    sodium_bin2base64(hash64, sizeof hash64, hash, sizeof hash,
+                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    int n = snprintf(out, out_size, PFX_NFKC PFX_ARGON2ID "v=19$m=%zu,t=%llu,p=1$%s$%s",
+                     p->memlimit / 1024u, p->opslimit, salt64, hash64);
+    if (n < 0 || (size_t)n >= out_size) {
+        out[0] = '\0';
+        return GH_ERR_INTERNAL; /* the caller's buffer is too small: a bug */
+    }
+    return GH_OK;
+}
+
 gh_err gh_password_hash(const struct gh_password_params *p, const char *pw, size_t pw_len,
                         char *out, size_t out_size)
 {

@@ -32,6 +32,13 @@ void gh_password_params_default(struct gh_password_params *out);
 GH_MUST_USE gh_err gh_password_hash(const struct gh_password_params *p, const char *pw,
                                     size_t pw_len, char *out, size_t out_size);
 
+/* A hash in exactly the form gh_password_hash gives for params p ("nfkc$$argon2id$v=19$m=…,t=…,
+ * p=1$salt$hash") whose salt and hash are random bytes: no password matches it, and verifying
+ * one against it costs a real verification's time. For unknown emails, without spending a
+ * hash at start-up. */
+GH_MUST_USE gh_err gh_password_dummy_hash(const struct gh_password_params *p, char *out,
+                                          size_t out_size);
+
 /* GH_OK when pw matches stored; GH_ERR_AUTH when it does not; GH_ERR_INVALID when the stored
  * format is unknown or malformed; GH_ERR_NOMEM when argon2 memory could not be had. Against an
  * "nfkc$" hash pw is normalised first (pw that is not UTF-8 is GH_ERR_AUTH, after the same

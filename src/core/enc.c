@@ -65,6 +65,20 @@ void gh_random_id(char out[GH_ID_LEN + 1])
     gh_b64url_encode(r, sizeof r, out, GH_ID_LEN + 1);
 }
 
+void gh_random_request_id(char out[GH_ID_LEN + 1])
+{
+    enum { ID_BYTES = 16, POOL_IDS = 64 };
+    static _Thread_local unsigned char pool[ID_BYTES * POOL_IDS];
+    static _Thread_local size_t next = sizeof pool;
+    if (next >= sizeof pool) {
+        randombytes_buf(pool, sizeof pool);
+        next = 0;
+    }
+    gh_b64url_encode(pool + next, ID_BYTES, out, GH_ID_LEN + 1);
+    sodium_memzero(pool + next, ID_BYTES); /* each id's bytes are used once */
+    next += ID_BYTES;
+}
+
 bool gh_id_is_valid(const char *s)
 {
     if (!s || strlen(s) != GH_ID_LEN)

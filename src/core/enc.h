@@ -26,6 +26,10 @@ void gh_b64_encode(const unsigned char *in, size_t n, char *out, size_t out_size
 /* A fresh 128-bit random identifier as 22 base64url characters (+NUL). */
 #define GH_ID_LEN 22
 void gh_random_id(char out[GH_ID_LEN + 1]);
+/* The same format for request ids, from a per-thread buffer of CSPRNG output refilled 1 KiB at
+ * a time (one libsodium call per 64 requests instead of one each). Not for anything secret or
+ * stored: a forked child would repeat its parent's ids. */
+void gh_random_request_id(char out[GH_ID_LEN + 1]);
 
 /* Is s exactly a well-formed id (22 base64url characters)? */
 bool gh_id_is_valid(const char *s);

@@ -86,12 +86,17 @@ static enum MHD_Result xff_collect(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+static bool peer_is_trusted_proxy(const struct gh_http_server *srv, const char *peer)
+{
+    return srv->opt.trusted_proxies && gh_cidr_list_count(srv->opt.trusted_proxies) > 0 &&
+           gh_cidr_list_contains(srv->opt.trusted_proxies, peer);
+}
+
 static void resolve_client(struct gh_http_server *srv, struct gh_http_req *req)
 {
     const char *xfp = NULL;
     struct xff_join *j = NULL;
-    if (srv->opt.trusted_proxies && gh_cidr_list_count(srv->opt.trusted_proxies) > 0 &&
-        gh_cidr_list_contains(srv->opt.trusted_proxies, req->peer)) {
+    if (peer_is_trusted_proxy(srv, req->peer)) {
         j = gh_malloc(sizeof *j);
         if (j) {
             j->len = 0;
@@ -104,6 +109,74 @@ static void resolve_client(struct gh_http_server *srv, struct gh_http_req *req)
                    srv->opt.tls_cert_pem != NULL, req->client, &req->is_https);
     gh_client_addr_limit_key(req->client, req->client_key);
     gh_free(j);
+}
+
+/* What a connection's peer resolves to, worked out at its first request and kept until it
+ * closes: the peer's text and, when the peer is not a trusted proxy (no header can change the
+ * answer then), the client address, its rate-limit key and the scheme. */
+struct conn_ctx {
+    bool known;
+    bool direct;
+    char peer[64];
+    char client[64];
+    char client_key[64];
+    bool is_https;
+};
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = gh_calloc(1, sizeof(struct conn_ctx)); /* NULL: worked out per request */
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        gh_free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void peer_text(struct MHD_Connection *conn, char out[64])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, 64, "0.0.0.0");
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, 64);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                      64);
+    }
+}
+
+static void resolve_peer(struct gh_http_server *srv, struct gh_http_req *req)
+{
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_ctx *cc = sc ? (struct conn_ctx *)sc->socket_context : NULL;
+    if (cc && cc->known) {
+        memcpy(req->peer, cc->peer, sizeof req->peer);
+        if (cc->direct) {
+            memcpy(req->client, cc->client, sizeof req->client);
+            memcpy(req->client_key, cc->client_key, sizeof req->client_key);
+            req->is_https = cc->is_https;
+            return;
+        }
+        resolve_client(srv, req);
+        return;
+    }
+    peer_text(req->conn, req->peer);
+    resolve_client(srv, req);
+    if (cc) {
+        memcpy(cc->peer, req->peer, sizeof cc->peer);
+        cc->direct = !peer_is_trusted_proxy(srv, req->peer);
+        memcpy(cc->client, req->client, sizeof cc->client);
+        memcpy(cc->client_key, req->client_key, sizeof cc->client_key);
+        cc->is_https = req->is_https;
+        cc->known = true;
+    }
 }
 
 static void req_free(struct gh_http_req *req)
@@ -545,24 +618,12 @@ static enum MHD_Result handle_request(struct gh_http_server *srv, struct MHD_Con
         req->conn = conn;
         req->started_us = mono_us();
         req->max_body = srv->opt.max_body;
-        gh_random_id(req->request_id);
+        gh_random_request_id(req->request_id);
         size_t mlen = strnlen(method, sizeof req->method - 1);
         memcpy(req->method, method, mlen);
         req->method[mlen] = '\0';
         req->path = gh_strndup(url, strnlen(url, 8192));
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        snprintf(req->peer, sizeof req->peer, "0.0.0.0");
-        if (ci && ci->client_addr) {
-            const struct sockaddr *sa = ci->client_addr;
-            if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                          req->peer, sizeof req->peer);
-            else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                          req->peer, sizeof req->peer);
-        }
-        resolve_client(srv, req);
+        resolve_peer(srv, req);
         *con_cls = req;
         if (!req->path) {
             gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
@@ -818,7 +879,8 @@ gh_err gh_http_start(const struct gh_http_options *opt, const struct gh_route *r
         /* the logger must come first, or early messages go to stderr as plain text */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, opt->max_connections ? opt->max_connections : 4096u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->per_ip_connections,
         /* Strict HTTP parsing: no NUL in header values, Host required on HTTP/1.1, no

@@ -119,6 +119,43 @@ static void test_hash_is_salted(void **state)
     assert_int_equal(verify_str(b, "same"), GH_OK);
 }
 
+/* The dummy hash for unknown emails: built from random bytes, it must look exactly like a real
+ * hash of the same params (same parser path, same argon2id work) and match no password. */
+static void test_dummy_hash_like_real(void **state)
+{
+    (void)state;
+    struct gh_password_params def;
+    gh_password_params_default(&def);
+    const struct gh_password_params *params[] = {&def, &LOW};
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+        char real[GH_PASSWORD_HASH_MAX + 1], d1[GH_PASSWORD_HASH_MAX + 1],
+            d2[GH_PASSWORD_HASH_MAX + 1];
+        assert_int_equal(gh_password_hash(params[i], "hunter2!", 8, real, sizeof real), GH_OK);
+        assert_int_equal(gh_password_dummy_hash(params[i], d1, sizeof d1), GH_OK);
+        assert_int_equal(gh_password_dummy_hash(params[i], d2, sizeof d2), GH_OK);
+        assert_string_not_equal(d1, d2);
+        /* Same length, same text up to the salt ("nfkc$$argon2id$v=19$m=…,t=…,p=1$"). */
+        assert_int_equal(strlen(d1), strlen(real));
+        const char *salt_at = strrchr(real, '$');
+        assert_non_null(salt_at);
+        size_t head = (size_t)(strchr(real + strlen("nfkc$$argon2id$v=19$m="), '$') - real) + 1;
+        assert_true(head < (size_t)(salt_at - real));
+        assert_memory_equal(d1, real, head);
+        assert_true(gh_password_format_is_supported(d1));
+        assert_false(gh_password_needs_rehash(params[i], d1));
+        assert_string_equal(gh_password_algorithm(d1), "argon2id-nfkc");
+        assert_int_equal(gh_password_verify(d1, "hunter2!", 8), GH_ERR_AUTH);
+        assert_int_equal(gh_password_verify(d1, "", 0), GH_ERR_AUTH);
+    }
+    char small[40] = "x";
+    assert_int_equal(gh_password_dummy_hash(&LOW, small, sizeof small), GH_ERR_INTERNAL);
+    assert_string_equal(small, "");
+    struct gh_password_params weak = {.opslimit = 0, .memlimit = LOW.memlimit};
+    char out[GH_PASSWORD_HASH_MAX + 1];
+    assert_int_equal(gh_password_dummy_hash(&weak, out, sizeof out), GH_ERR_INVALID);
+    assert_int_equal(gh_password_dummy_hash(NULL, out, sizeof out), GH_ERR_INVALID);
+}
+
 static void test_hash_empty_and_control_chars(void **state)
 {
     (void)state;
@@ -563,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_params_default),
         cmocka_unit_test(test_hash_default_params),
         cmocka_unit_test(test_hash_is_salted),
+        cmocka_unit_test(test_dummy_hash_like_real),
         cmocka_unit_test(test_hash_empty_and_control_chars),
         cmocka_unit_test(test_nfkc_forms_verify),
         cmocka_unit_test(test_unmarked_argon2id),
