@@ -106,6 +106,7 @@ struct job_shell {
     int64_t queued_us;
     struct gh_http_req *req;
     void (*run)(void *ctx);
+    void (*finish)(void *ctx); /* NULL: run does it all */
     void *ctx;
     struct gh_mem_scope *mem; /* the request's allocation scope (core/mem.h) */
 };
@@ -117,6 +118,13 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void job_done(struct job_shell *js)
+{
+    struct gh_http_req *req = js->req;
+    gh_free(js);
+    gh_http_resume(req);
+}
+
 static void job_trampoline(void *arg)
 {
     struct job_shell *js = arg;
@@ -124,13 +132,21 @@ static void job_trampoline(void *arg)
     gh_mem_scope_bind(js->mem); /* the job's allocations are the request's */
     js->run(js->ctx);
     gh_mem_scope_bind(NULL);
-    struct gh_http_req *req = js->req;
-    gh_free(js);
-    gh_http_resume(req);
+    if (!js->finish)
+        job_done(js);
 }
 
-void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
-                        void *ctx)
+static void finish_trampoline(void *arg)
+{
+    struct job_shell *js = arg;
+    gh_mem_scope_bind(js->mem);
+    js->finish(js->ctx);
+    gh_mem_scope_bind(NULL);
+    job_done(js);
+}
+
+void gh_api_run_in_pool_then(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
+                             void (*finish)(void *ctx), void *ctx)
 {
     struct job_shell *js = gh_malloc(sizeof *js);
     if (!js) {
@@ -141,10 +157,12 @@ void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)
     js->queued_us = mono_us();
     js->req = req;
     js->run = run;
+    js->finish = finish;
     js->ctx = ctx;
     js->mem = gh_mem_scope_bound();
     gh_http_suspend(req);
-    gh_err rc = gh_hashpool_submit(app->pool, job_trampoline, js);
+    gh_err rc = finish ? gh_hashpool_submit2(app->pool, job_trampoline, finish_trampoline, js)
+                       : gh_hashpool_submit(app->pool, job_trampoline, js);
     if (rc != GH_OK) {
         gh_free(js);
         gh_counter_inc(app->m.hash_rejected);
@@ -154,6 +172,12 @@ void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)
                               "Too many sign-ins at once; retry shortly.", NULL);
         gh_http_resume(req);
     }
+}
+
+void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
+                        void *ctx)
+{
+    gh_api_run_in_pool_then(app, req, run, NULL, ctx);
 }
 
 void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p,

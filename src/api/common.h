@@ -26,6 +26,12 @@ json_t *gh_api_time(int64_t t);
 void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
                         void *ctx);
 
+/* The same in two steps: run(ctx) on a hashing thread (the CPU work), then finish(ctx) on the
+ * pool's finisher thread (storage writes, the reply), so that hashing never waits on a disk.
+ * finish must set the reply. */
+void gh_api_run_in_pool_then(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
+                             void (*finish)(void *ctx), void *ctx);
+
 /* The RFC 6749 token response; device_token (may be NULL) is the known-device credential. */
 /* Append an audit event (data/audit.h) for this request: action, actor and target ids
  * (may be NULL), outcome ("success", "failure", "denied"). Never fails the request. */

@@ -35,6 +35,20 @@ struct login_job {
     char email_key[GH_EMAIL_KEY_MAX + 1];
     char device_token[GH_DEVICE_TOKEN_MAX + 1]; /* as presented, "" when none */
     struct gh_api_secret pw;
+
+    /* What login_check (on a hashing thread) hands to login_finish (on the pool's finisher). */
+    bool answered; /* the reply is set already (a storage error): nothing left to do */
+    int64_t now;
+    struct gh_user u;
+    bool known;
+    bool via_device;
+    char subject[8 + GH_ID_LEN + 1];
+    char device_id[GH_ID_LEN + 1];
+    bool had_budget_row;
+    bool locked;
+    gh_err verified;
+    bool rehash;
+    char newhash[GH_PASSWORD_HASH_MAX + 1];
 };
 
 static void login_job_free(void *p)
@@ -43,6 +57,8 @@ static void login_job_free(void *p)
     gh_api_secret_wipe(&j->pw);
     sodium_memzero(j->email_key, sizeof j->email_key);
     sodium_memzero(j->device_token, sizeof j->device_token);
+    sodium_memzero(&j->u, sizeof j->u);
+    sodium_memzero(j->newhash, sizeof j->newhash);
     gh_free(j);
 }
 
@@ -61,112 +77,127 @@ static void set_device_cookie(struct gh_http_req *req, bool https, const char *t
     sodium_memzero(cookie, sizeof cookie); /* it holds the device token */
 }
 
-static void login_run(void *ctx)
+/* Stage 1, on a hashing thread: the reads and the one password verification (and the
+ * upgrade hash of an imported one) -- the CPU work. Writes wait for login_finish. */
+static void login_check(void *ctx)
 {
     struct login_job *j = ctx;
     struct gh_app *app = j->app;
-    struct gh_user u;
-    struct gh_token_pair pair;
     struct gh_throttle t;
-    char subject[8 + GH_ID_LEN + 1] = "x:unknown";
-    char device_id[GH_ID_LEN + 1] = "";
-    const char *reason = "unknown_user";
-    int64_t now = gh_now();
-    memset(&pair, 0, sizeof pair);
-    memset(&u, 0, sizeof u);
-    gh_err rc = j->email_ok ? gh_store_user_find_by_email_key(app->store, j->email_key, &u)
+    j->now = gh_now();
+    snprintf(j->subject, sizeof j->subject, "x:unknown");
+    gh_err rc = j->email_ok ? gh_store_user_find_by_email_key(app->store, j->email_key, &j->u)
                             : GH_ERR_NOT_FOUND;
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND) {
         gh_http_reply_error(j->req, rc, NULL);
-        goto out;
+        j->answered = true;
+        return;
     }
-    bool known = rc == GH_OK;
+    j->known = rc == GH_OK;
     /* Whose failure budget is this? A valid device token for this very account has its own. */
-    bool via_device = known && j->device_token[0] &&
-                      gh_device_check(app->device_key, j->device_token, strlen(j->device_token),
-                                      u.id, now, device_id);
-    if (known)
-        snprintf(subject, sizeof subject, "%s:%s", via_device ? "d" : "u",
-                 via_device ? device_id : u.id);
-    rc = gh_store_throttle_get(app->store, subject, &t);
+    j->via_device = j->known && j->device_token[0] &&
+                    gh_device_check(app->device_key, j->device_token, strlen(j->device_token),
+                                    j->u.id, j->now, j->device_id);
+    if (j->known)
+        snprintf(j->subject, sizeof j->subject, "%s:%s", j->via_device ? "d" : "u",
+                 j->via_device ? j->device_id : j->u.id);
+    rc = gh_store_throttle_get(app->store, j->subject, &t);
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND) {
         gh_http_reply_error(j->req, rc, NULL);
-        goto out;
+        j->answered = true;
+        return;
     }
-    bool had_budget_row = rc == GH_OK;
-    bool locked = had_budget_row && t.locked_until > now;
+    j->had_budget_row = rc == GH_OK;
+    j->locked = j->had_budget_row && t.locked_until > j->now;
     /* Always one full hash verification (the dummy hash when there is no user, the real one even
      * when locked) and one budget write on failure: every failure looks and lasts the same. */
-    gh_err vr = gh_password_verify(known ? u.password_hash : app->dummy_hash, j->pw.buf, j->pw.len);
-    if (vr == GH_ERR_NOMEM) {
+    j->verified = gh_password_verify(j->known ? j->u.password_hash : app->dummy_hash, j->pw.buf,
+                                     j->pw.len);
+    if (j->verified == GH_ERR_NOMEM) {
         gh_http_reply_error(j->req, GH_ERR_BUSY, NULL);
-        goto out;
+        j->answered = true;
+        return;
     }
-    if (!known || vr != GH_OK || locked) {
+    /* Upgrade an imported or weaker hash now that we hold the right password. */
+    if (j->known && j->verified == GH_OK && !j->locked)
+        j->rehash = gh_password_needs_rehash(&app->pw, j->u.password_hash) &&
+                    gh_password_hash(&app->pw, j->pw.buf, j->pw.len, j->newhash,
+                                     sizeof j->newhash) == GH_OK;
+    gh_api_secret_wipe(&j->pw);
+}
+
+/* Stage 2, on the pool's finisher thread: the budget, the session, the events, the answer. */
+static void login_finish(void *ctx)
+{
+    struct login_job *j = ctx;
+    struct gh_app *app = j->app;
+    struct gh_user *u = &j->u;
+    struct gh_token_pair pair;
+    const char *reason = "unknown_user";
+    int64_t now = j->now;
+    gh_err rc;
+    memset(&pair, 0, sizeof pair);
+    if (j->answered)
+        goto out;
+    if (!j->known || j->verified != GH_OK || j->locked) {
         bool locked_now = false;
         struct gh_throttle after;
-        rc = gh_store_throttle_fail(app->store, subject, known ? u.id : NULL, now, &app->lockout,
-                                    &after, &locked_now);
+        rc = gh_store_throttle_fail(app->store, j->subject, j->known ? u->id : NULL, now,
+                                    &app->lockout, &after, &locked_now);
         if (rc != GH_OK) {
             gh_http_reply_error(j->req, rc, NULL);
             goto out;
         }
-        if (known)
-            reason = locked                 ? "locked"
-                     : vr == GH_ERR_INVALID ? "unverifiable_hash"
-                                            : "bad_password";
+        if (j->known)
+            reason = j->locked                 ? "locked"
+                     : j->verified == GH_ERR_INVALID ? "unverifiable_hash"
+                                                     : "bad_password";
         gh_log_security(GH_LOG_WARN, "login_failed", gh_http_request_id(j->req),
-                        known ? u.id : NULL, gh_http_client_addr(j->req),
-                        json_pack("{s:s,s:b}", "reason", reason, "known_device", via_device));
+                        j->known ? u->id : NULL, gh_http_client_addr(j->req),
+                        json_pack("{s:s,s:b}", "reason", reason, "known_device", j->via_device));
         gh_counter_inc(app->m.login_failure);
-        gh_api_audit(app, j->req, "login_failure", NULL, known ? u.id : NULL,
-                     locked ? "denied" : "failure");
+        gh_api_audit(app, j->req, "login_failure", NULL, j->known ? u->id : NULL,
+                     j->locked ? "denied" : "failure");
         if (locked_now) {
             gh_counter_inc(app->m.lockouts);
-            gh_api_audit(app, j->req, "lockout", NULL, u.id, "denied");
+            gh_api_audit(app, j->req, "lockout", NULL, u->id, "denied");
         }
         if (locked_now)
-            gh_log_security(GH_LOG_WARN, via_device ? "device_locked" : "account_locked",
-                            gh_http_request_id(j->req), u.id, gh_http_client_addr(j->req),
+            gh_log_security(GH_LOG_WARN, j->via_device ? "device_locked" : "account_locked",
+                            gh_http_request_id(j->req), u->id, gh_http_client_addr(j->req),
                             json_pack("{s:I,s:I}", "locked_for_seconds",
                                       (json_int_t)(after.locked_until - now), "lock_level",
                                       (json_int_t)after.lock_level));
         reply_invalid_grant(j->req, j->mode == GH_LOGIN_FORM);
         goto out;
     }
-    if (had_budget_row && (rc = gh_store_throttle_clear(app->store, subject)) != GH_OK) {
+    if (j->had_budget_row && (rc = gh_store_throttle_clear(app->store, j->subject)) != GH_OK) {
         gh_http_reply_error(j->req, rc, NULL);
         goto out;
     }
-    /* Upgrade an imported or weaker hash now that we hold the right password. */
-    char newhash[GH_PASSWORD_HASH_MAX + 1];
-    bool rehash =
-        gh_password_needs_rehash(&app->pw, u.password_hash) &&
-        gh_password_hash(&app->pw, j->pw.buf, j->pw.len, newhash, sizeof newhash) == GH_OK;
-    gh_api_secret_wipe(&j->pw);
-    rc = gh_session_start(&app->auth, u.id, now, rehash ? newhash : NULL, &pair);
-    sodium_memzero(newhash, sizeof newhash);
+    rc = gh_session_start(&app->auth, u->id, now, j->rehash ? j->newhash : NULL, &pair);
+    sodium_memzero(j->newhash, sizeof j->newhash);
     if (rc != GH_OK) {
         gh_http_reply_error(j->req, rc, NULL);
         goto out;
     }
     char device[GH_DEVICE_TOKEN_MAX + 1];
-    gh_device_issue(app->device_key, u.id, via_device ? device_id : NULL, now, device);
+    gh_device_issue(app->device_key, u->id, j->via_device ? j->device_id : NULL, now, device);
     gh_log(GH_LOG_INFO, "login succeeded", gh_http_request_id(j->req), "login_succeeded",
-           json_pack("{s:s,s:s,s:b,s:b}", "user_id", u.id, "session_id", pair.session_id,
-                     "rehashed", rehash, "known_device", via_device));
+           json_pack("{s:s,s:s,s:b,s:b}", "user_id", u->id, "session_id", pair.session_id,
+                     "rehashed", j->rehash, "known_device", j->via_device));
     gh_counter_inc(app->m.login_success);
-    gh_api_audit(app, j->req, "login_success", u.id, u.id, "success");
+    gh_api_audit(app, j->req, "login_success", u->id, u->id, "success");
     set_device_cookie(j->req, j->https, device);
     if (j->mode == GH_LOGIN_COOKIE)
-        gh_api_reply_browser_session(app, j->req, j->cookies_secure, u.id, &pair,
-                                     gh_api_user_is_admin(&u));
+        gh_api_reply_browser_session(app, j->req, j->cookies_secure, u->id, &pair,
+                                     gh_api_user_is_admin(u));
     else
         gh_api_reply_tokens(j->req, &pair, device);
     sodium_memzero(device, sizeof device);
 out:
     gh_token_pair_release(&pair);
-    sodium_memzero(&u, sizeof u);
+    sodium_memzero(u, sizeof *u);
 }
 
 gh_err gh_api_refresh(struct gh_app *app, struct gh_http_req *req, const char *tok, size_t len,
@@ -238,7 +269,7 @@ void gh_api_login_start(struct gh_app *app, struct gh_http_req *req, json_t *ema
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
         return;
     }
-    gh_api_run_in_pool(app, req, login_run, j);
+    gh_api_run_in_pool_then(app, req, login_check, login_finish, j);
 }
 
 void gh_api_token(struct gh_http_req *req, void *appv)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/common.h"
+#include "auth/sessioncache.h"
 #include "auth/identity.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -47,6 +48,7 @@ struct register_job {
     struct gh_http_req *req;
     struct gh_user user;
     struct gh_api_secret pw;
+    gh_err hashed; /* register_hash's result, for register_finish */
 };
 
 static void register_job_free(void *p)
@@ -57,12 +59,20 @@ static void register_job_free(void *p)
     gh_free(j);
 }
 
-static void register_run(void *ctx)
+/* On a hashing thread: the hash only. */
+static void register_hash(void *ctx)
 {
     struct register_job *j = ctx;
-    gh_err rc = gh_password_hash(&j->app->pw, j->pw.buf, j->pw.len, j->user.password_hash,
+    j->hashed = gh_password_hash(&j->app->pw, j->pw.buf, j->pw.len, j->user.password_hash,
                                  sizeof j->user.password_hash);
     gh_api_secret_wipe(&j->pw);
+}
+
+/* On the pool's finisher thread: the insert and the answer. */
+static void register_finish(void *ctx)
+{
+    struct register_job *j = ctx;
+    gh_err rc = j->hashed;
     if (rc == GH_OK)
         rc = gh_store_user_insert(j->app->store, &j->user);
     if (rc == GH_ERR_CONFLICT) {
@@ -152,11 +162,13 @@ void gh_api_users_create(struct gh_http_req *req, void *appv)
         goto out;
     }
     j->user.created_at = j->user.updated_at = gh_now();
-    gh_api_run_in_pool(app, req, register_run, j);
+    gh_api_run_in_pool_then(app, req, register_hash, register_finish, j);
 out:
     gh_api_body_free(body);
 }
 
+/* The body is rendered once per session-cache entry and kept beside it (auth/sessioncache.h):
+ * a warm GET /v1/me copies bytes instead of building and encoding JSON. */
 void gh_api_me_get(struct gh_http_req *req, void *appv)
 {
     struct gh_app *app = appv;
@@ -165,10 +177,31 @@ void gh_api_me_get(struct gh_http_req *req, void *appv)
     struct gh_user u;
     if (gh_api_authenticate_or_reply(app, req, &claims, &ss, &u) != GH_OK)
         return;
-    gh_api_reply_object(req, 200,
-                        json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email, "display_name",
-                                  u.has_display_name ? json_string(u.display_name) : json_null(),
-                                  "created_at", gh_api_time(u.created_at)));
+    uint64_t epoch = app->sessions ? gh_store_epoch(app->store) : 0;
+    int64_t now = gh_now();
+    char view[GH_SESSIONCACHE_VIEW_MAX];
+    size_t len = 0;
+    if (app->sessions &&
+        gh_sessioncache_get_view(app->sessions, ss.id, epoch, now, view, sizeof view, &len)) {
+        char *text = gh_malloc(len);
+        if (text) {
+            memcpy(text, view, len);
+            gh_http_reply_text(req, 200, "application/json", text, len);
+        } else {
+            gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
+        }
+    } else {
+        json_t *o = json_pack("{s:s,s:s,s:o,s:o}", "id", u.id, "email", u.email, "display_name",
+                              u.has_display_name ? json_string(u.display_name) : json_null(),
+                              "created_at", gh_api_time(u.created_at));
+        if (o && app->sessions) {
+            len = json_dumpb(o, view, sizeof view, JSON_COMPACT);
+            if (len > 0 && len <= sizeof view)
+                gh_sessioncache_put_view(app->sessions, ss.id, epoch, now, view, len);
+        }
+        gh_api_reply_object(req, 200, o);
+    }
+    sodium_memzero(view, sizeof view);
     sodium_memzero(u.email, sizeof u.email);
     sodium_memzero(u.display_name, sizeof u.display_name);
 }

@@ -20,6 +20,7 @@
 
 struct job {
     gh_hashpool_fn fn;
+    gh_hashpool_fn finish; /* NULL: fn is the whole job */
     void *arg;
 };
 
@@ -32,6 +33,16 @@ struct gh_hashpool {
     bool stopping;    /* under mu */
     struct job *ring; /* cap slots; count waiting jobs starting at head, under mu */
     unsigned cap, head, count;
+    /* Jobs whose hashing is done, waiting for (or in) their finish step on the finisher thread:
+     * storage writes and the answer, so that no hashing thread waits on a disk. At most cap
+     * waiting + threads running jobs exist at once: fring has that many slots. */
+    pthread_cond_t has_finish;
+    struct job *fring;
+    unsigned fcap, fhead, fcount;
+    unsigned finishing; /* in fring or being finished, under mu: counts against cap */
+    bool finisher_started;
+    bool finisher_stop; /* under mu: set once every worker has been joined */
+    pthread_t finisher;
     int nice_delta;
     pthread_t *threads;
     unsigned started;
@@ -77,9 +88,43 @@ static void *worker_main(void *arg)
         struct job j = pool->ring[pool->head];
         pool->head = (pool->head + 1) % pool->cap;
         pool->count--;
+        if (j.finish)
+            pool->finishing++; /* from now on the job counts against the queue bound again */
         pthread_mutex_unlock(&pool->mu);
         j.fn(j.arg);
+        if (!j.finish)
+            continue;
+        pthread_mutex_lock(&pool->mu);
+        pool->fring[(pool->fhead + pool->fcount) % pool->fcap] = j;
+        pool->fcount++;
+        pthread_cond_signal(&pool->has_finish);
+        pthread_mutex_unlock(&pool->mu);
     }
+    return NULL;
+}
+
+static void *finisher_main(void *arg)
+{
+    struct gh_hashpool *pool = arg;
+    lower_own_priority(pool->nice_delta);
+    pthread_mutex_lock(&pool->mu);
+    pool->ready++;
+    pthread_cond_broadcast(&pool->settled);
+    for (;;) {
+        /* Stops only once the workers are gone (gh_hashpool_free joins them first). */
+        while (pool->fcount == 0 && !pool->finisher_stop)
+            pthread_cond_wait(&pool->has_finish, &pool->mu);
+        if (pool->fcount == 0)
+            break;
+        struct job j = pool->fring[pool->fhead];
+        pool->fhead = (pool->fhead + 1) % pool->fcap;
+        pool->fcount--;
+        pthread_mutex_unlock(&pool->mu);
+        j.finish(j.arg);
+        pthread_mutex_lock(&pool->mu);
+        pool->finishing--;
+    }
+    pthread_mutex_unlock(&pool->mu);
     return NULL;
 }
 
@@ -102,8 +147,10 @@ gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
     pool->cap = queue_max;
     pool->nice_delta = nice_delta;
     pool->ring = gh_calloc(queue_max, sizeof *pool->ring);
+    pool->fcap = queue_max + threads;
+    pool->fring = gh_calloc(pool->fcap, sizeof *pool->fring);
     pool->threads = gh_calloc(threads, sizeof *pool->threads);
-    if (!pool->ring || !pool->threads) {
+    if (!pool->ring || !pool->fring || !pool->threads) {
         rc = GH_ERR_NOMEM;
         goto out;
     }
@@ -122,7 +169,19 @@ gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
         rc = GH_ERR_NOMEM;
         goto out;
     }
+    if (pthread_cond_init(&pool->has_finish, NULL) != 0) {
+        pthread_cond_destroy(&pool->settled);
+        pthread_cond_destroy(&pool->has_work);
+        pthread_mutex_destroy(&pool->mu);
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
     pool->sync_ready = true;
+    if (pthread_create(&pool->finisher, NULL, finisher_main, pool) != 0) {
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    pool->finisher_started = true;
     for (unsigned i = 0; i < threads; i++) {
         if (pthread_create(&pool->threads[i], NULL, worker_main, pool) != 0) {
             rc = GH_ERR_NOMEM;
@@ -131,7 +190,7 @@ gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
         pool->started++;
     }
     pthread_mutex_lock(&pool->mu);
-    while (pool->ready < pool->started)
+    while (pool->ready < pool->started + 1) /* + the finisher */
         pthread_cond_wait(&pool->settled, &pool->mu);
     pthread_mutex_unlock(&pool->mu);
     *out = pool;
@@ -153,26 +212,43 @@ void gh_hashpool_free(struct gh_hashpool *pool)
         pthread_mutex_unlock(&pool->mu);
         for (unsigned i = 0; i < pool->started; i++)
             pthread_join(pool->threads[i], NULL);
+        if (pool->finisher_started) {
+            /* The workers are gone: every job that will ever need finishing is in fring. */
+            pthread_mutex_lock(&pool->mu);
+            pool->finisher_stop = true;
+            pthread_cond_signal(&pool->has_finish);
+            pthread_mutex_unlock(&pool->mu);
+            pthread_join(pool->finisher, NULL);
+        }
+        pthread_cond_destroy(&pool->has_finish);
         pthread_cond_destroy(&pool->settled);
         pthread_cond_destroy(&pool->has_work);
         pthread_mutex_destroy(&pool->mu);
     }
     gh_free(pool->threads);
+    gh_free(pool->fring);
     gh_free(pool->ring);
     gh_free(pool);
 }
 
 gh_err gh_hashpool_submit(struct gh_hashpool *pool, gh_hashpool_fn fn, void *arg)
 {
+    return gh_hashpool_submit2(pool, fn, NULL, arg);
+}
+
+gh_err gh_hashpool_submit2(struct gh_hashpool *pool, gh_hashpool_fn fn, gh_hashpool_fn finish,
+                           void *arg)
+{
     gh_err rc = GH_OK;
     if (!pool || !fn)
         return GH_ERR_INVALID;
     pthread_mutex_lock(&pool->mu);
-    if (pool->stopping || pool->count == pool->cap) {
+    if (pool->stopping || pool->count + pool->finishing >= pool->cap) {
         rc = GH_ERR_BUSY;
         goto out;
     }
-    pool->ring[(pool->head + pool->count) % pool->cap] = (struct job){.fn = fn, .arg = arg};
+    pool->ring[(pool->head + pool->count) % pool->cap] =
+        (struct job){.fn = fn, .finish = finish, .arg = arg};
     pool->count++;
     pthread_cond_signal(&pool->has_work);
 out:

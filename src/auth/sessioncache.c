@@ -26,6 +26,8 @@ struct sc_entry {
     char display_name[GH_DISPLAY_NAME_MAX + 1];
     bool has_display_name;
     int64_t user_created_at;
+    uint16_t view_len; /* 0: no view */
+    char view[GH_SESSIONCACHE_VIEW_MAX];
 };
 
 struct gh_sessioncache {
@@ -156,4 +158,54 @@ void gh_sessioncache_put(struct gh_sessioncache *c, const char *kid, uint64_t ep
         slot->user_created_at = user->created_at;
     }
     pthread_mutex_unlock(mu);
+}
+
+/* The entry for sid if it is in use, at epoch and not stale; called with its stripe locked. */
+static struct sc_entry *live_entry(struct gh_sessioncache *c, size_t b, const char *sid,
+                                   uint64_t epoch, int64_t now)
+{
+    for (size_t w = 0; w < SC_WAYS; w++) {
+        struct sc_entry *e = &c->entries[b * SC_WAYS + w];
+        if (!e->used || strcmp(e->session.id, sid) != 0)
+            continue;
+        if (e->epoch != epoch || now < e->fetched_at || now > e->stale_at)
+            return NULL;
+        return e;
+    }
+    return NULL;
+}
+
+void gh_sessioncache_put_view(struct gh_sessioncache *c, const char *sid, uint64_t epoch,
+                              int64_t now, const char *view, size_t len)
+{
+    if (!c || !sid || !view || len == 0 || len > GH_SESSIONCACHE_VIEW_MAX)
+        return;
+    size_t b = bucket_of(c, sid);
+    pthread_mutex_t *mu = &c->locks[b % SC_STRIPES];
+    pthread_mutex_lock(mu);
+    struct sc_entry *e = live_entry(c, b, sid, epoch, now);
+    if (e) {
+        memcpy(e->view, view, len);
+        e->view_len = (uint16_t)len;
+    }
+    pthread_mutex_unlock(mu);
+}
+
+bool gh_sessioncache_get_view(struct gh_sessioncache *c, const char *sid, uint64_t epoch,
+                              int64_t now, char *out, size_t size, size_t *out_len)
+{
+    if (!c || !sid || !out || !out_len)
+        return false;
+    size_t b = bucket_of(c, sid);
+    pthread_mutex_t *mu = &c->locks[b % SC_STRIPES];
+    bool hit = false;
+    pthread_mutex_lock(mu);
+    struct sc_entry *e = live_entry(c, b, sid, epoch, now);
+    if (e && e->view_len > 0 && e->view_len <= size) {
+        memcpy(out, e->view, e->view_len);
+        *out_len = e->view_len;
+        hit = true;
+    }
+    pthread_mutex_unlock(mu);
+    return hit;
 }

@@ -31,4 +31,15 @@ bool gh_sessioncache_get(struct gh_sessioncache *c, const char *sid, const char 
 void gh_sessioncache_put(struct gh_sessioncache *c, const char *kid, uint64_t epoch, int64_t now,
                          const struct gh_session *ss, const struct gh_user *user);
 
+/* A rendered view of an entry's profile (the GET /v1/me body), kept beside it so that a warm
+ * request renders nothing. Bound to the entry: gone when the entry goes (epoch change, staleness,
+ * eviction, a new put). put_view keeps view only if the entry for sid is still at epoch;
+ * get_view copies it into out (size bytes) and returns true only if the entry is at epoch, not
+ * stale, and a view of at most size bytes is set. */
+#define GH_SESSIONCACHE_VIEW_MAX 512
+void gh_sessioncache_put_view(struct gh_sessioncache *c, const char *sid, uint64_t epoch,
+                              int64_t now, const char *view, size_t len);
+bool gh_sessioncache_get_view(struct gh_sessioncache *c, const char *sid, uint64_t epoch,
+                              int64_t now, char *out, size_t size, size_t *out_len);
+
 #endif

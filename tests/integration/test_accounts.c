@@ -159,6 +159,14 @@ static void test_full_flow(void **state)
     assert_string_equal(json_string_value(json_object_get(r.json, "display_name")), "Flow Person");
     assert_true(is_rfc3339_utc(json_string_value(json_object_get(r.json, "created_at"))));
     assert_null(json_object_get(r.json, "password_hash"));
+    /* again, from the session cache's rendered view: the same bytes, the same headers */
+    struct h_response again;
+    assert_int_equal(h_get(&srv, "/v1/me", t.access, &again), 0);
+    h_assert_json_response(&again, 200);
+    assert_int_equal(again.body_len, r.body_len);
+    assert_memory_equal(again.body, r.body, r.body_len);
+    assert_string_equal(h_header(&again, "Content-Type"), h_header(&r, "Content-Type"));
+    h_response_free(&again);
     h_response_free(&r);
 
     /* refresh: a new pair; the old refresh token is dead */

@@ -286,6 +286,149 @@ static void test_workers_lower_own_priority(void **state)
     assert_int_equal(probe.nice, before);
 }
 
+/* Two-step jobs: fn on a worker, then finish on the finisher thread. */
+struct two_step {
+    struct gate *finish_gate; /* NULL: finish does not block */
+    pthread_t fn_thread, finish_thread;
+    atomic_bool fn_ran, finish_ran;
+    bool fn_before_finish;
+    struct order *o; /* finish order, when set (the finisher is one thread) */
+    unsigned index;
+};
+
+static void two_step_fn(void *arg)
+{
+    struct two_step *t = arg;
+    t->fn_thread = pthread_self();
+    atomic_store(&t->fn_ran, true);
+}
+
+static void two_step_finish(void *arg)
+{
+    struct two_step *t = arg;
+    t->finish_thread = pthread_self();
+    t->fn_before_finish = atomic_load(&t->fn_ran);
+    if (t->o)
+        t->o->seen[t->o->n++] = t->index;
+    atomic_store(&t->finish_ran, true);
+    if (t->finish_gate)
+        blocker_job(t->finish_gate);
+}
+
+/* finish runs after fn, on another thread, once per job, in the order the jobs were hashed. */
+static void test_two_step_jobs_finish_in_order(void **state)
+{
+    (void)state;
+    struct gh_hashpool *pool = NULL;
+    struct order o = {0};
+    struct two_step t[8];
+    memset(t, 0, sizeof t);
+    assert_int_equal(gh_hashpool_new(1, 8, 0, &pool), GH_OK);
+    for (unsigned i = 0; i < 8; i++) {
+        t[i].o = &o;
+        t[i].index = i;
+        assert_int_equal(gh_hashpool_submit2(pool, two_step_fn, two_step_finish, &t[i]), GH_OK);
+    }
+    gh_hashpool_free(pool); /* runs every job, and every finish, before it returns */
+    assert_int_equal(o.n, 8);
+    for (unsigned i = 0; i < 8; i++) {
+        assert_true(atomic_load(&t[i].fn_ran));
+        assert_true(atomic_load(&t[i].finish_ran));
+        assert_true(t[i].fn_before_finish);
+        assert_false(pthread_equal(t[i].fn_thread, t[i].finish_thread));
+        assert_int_equal(o.seen[i], i);
+    }
+    assert_int_equal(gh_hashpool_submit2(NULL, two_step_fn, two_step_finish, &t[0]),
+                     GH_ERR_INVALID);
+}
+
+/* The point of two steps: a finish that waits (a slow disk) does not hold the hashing thread. */
+static void test_slow_finish_does_not_hold_hashing(void **state)
+{
+    (void)state;
+    struct gh_hashpool *pool = NULL;
+    struct gate slow;
+    gate_init(&slow);
+    struct two_step a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.finish_gate = &slow;
+    assert_int_equal(gh_hashpool_new(1, 4, 0, &pool), GH_OK);
+    assert_int_equal(gh_hashpool_submit2(pool, two_step_fn, two_step_finish, &a), GH_OK);
+    gate_wait_started(&slow, 1); /* a's finish is running, and stuck */
+    struct gate g;
+    gate_init(&g);
+    /* the one hashing thread is free: a one-step job runs while a's finish still waits */
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &g), GH_OK);
+    gate_wait_started(&g, 1);
+    gate_open(&g);
+    assert_int_equal(gh_hashpool_submit2(pool, two_step_fn, two_step_finish, &b), GH_OK);
+    while (!atomic_load(&b.fn_ran))
+        sched_yield();
+    assert_false(atomic_load(&b.finish_ran)); /* behind a's finish, in order */
+    gate_open(&slow);
+    gh_hashpool_free(pool);
+    assert_true(atomic_load(&b.finish_ran));
+    gate_destroy(&g);
+    gate_destroy(&slow);
+}
+
+/* A job waiting for its finish still counts against the queue bound: a stuck disk cannot let
+ * finished hashes pile up without limit. */
+static void test_unfinished_jobs_count_against_queue(void **state)
+{
+    (void)state;
+    struct gh_hashpool *pool = NULL;
+    struct gate slow;
+    gate_init(&slow);
+    struct two_step t[3];
+    memset(t, 0, sizeof t);
+    for (unsigned i = 0; i < 3; i++)
+        t[i].finish_gate = &slow;
+    assert_int_equal(gh_hashpool_new(1, 2, 0, &pool), GH_OK);
+    assert_int_equal(gh_hashpool_submit2(pool, two_step_fn, two_step_finish, &t[0]), GH_OK);
+    gate_wait_started(&slow, 1);
+    assert_int_equal(gh_hashpool_submit2(pool, two_step_fn, two_step_finish, &t[1]), GH_OK);
+    while (!atomic_load(&t[1].fn_ran))
+        sched_yield();
+    /* t[0] in its finish, t[1] hashed and waiting for the finisher: the queue (2) is full */
+    assert_int_equal(gh_hashpool_submit2(pool, two_step_fn, two_step_finish, &t[2]),
+                     GH_ERR_BUSY);
+    bool ran = false;
+    assert_int_equal(gh_hashpool_submit(pool, never_job, &ran), GH_ERR_BUSY);
+    gate_open(&slow);
+    gh_hashpool_free(pool);
+    assert_false(ran);
+    assert_false(atomic_load(&t[2].fn_ran));
+    gate_destroy(&slow);
+}
+
+static void prio_finish(void *arg)
+{
+    prio_job(arg);
+}
+
+static void noop_job(void *arg)
+{
+    (void)arg;
+}
+
+/* The finisher runs at the workers' lowered priority too. */
+static void test_finisher_lowers_own_priority(void **state)
+{
+    (void)state;
+    struct gh_hashpool *pool = NULL;
+    struct prio_probe probe = {.nice = -100, .err = -1};
+    int before = own_nice();
+    int want = before + 5 > 19 ? 19 : before + 5;
+    assert_int_equal(gh_hashpool_new(1, 2, 5, &pool), GH_OK);
+    assert_int_equal(gh_hashpool_submit2(pool, noop_job, prio_finish, &probe), GH_OK);
+    gh_hashpool_free(pool);
+    assert_int_equal(probe.err, 0);
+    assert_int_equal(probe.nice, want);
+    assert_int_equal(probe.policy, SCHED_IDLE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +440,10 @@ int main(void)
         cmocka_unit_test(test_free_drains_queue_in_order),
         cmocka_unit_test(test_queue_wraps),
         cmocka_unit_test(test_workers_lower_own_priority),
+        cmocka_unit_test(test_two_step_jobs_finish_in_order),
+        cmocka_unit_test(test_slow_finish_does_not_hold_hashing),
+        cmocka_unit_test(test_unfinished_jobs_count_against_queue),
+        cmocka_unit_test(test_finisher_lowers_own_priority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

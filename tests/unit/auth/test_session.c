@@ -393,6 +393,54 @@ static void test_session_cache_bounds(void **state)
     gh_sessioncache_free(sc);
 }
 
+/* The rendered view (GET /v1/me body) lives and dies with its entry. */
+static void test_session_cache_view(void **state)
+{
+    (void)state;
+    struct gh_sessioncache *sc = NULL;
+    assert_int_equal(gh_sessioncache_new(8, 10, &sc), GH_OK);
+    struct gh_session ss = {.created_at = 1, .last_used_at = 1, .expires_at = 100};
+    struct gh_user u = {0};
+    char out[GH_SESSIONCACHE_VIEW_MAX];
+    size_t len = 0;
+    static const char v1[] = "{\"id\":\"x\",\"email\":\"a@example.com\"}";
+    snprintf(ss.id, sizeof ss.id, "AAAAAAAAAAAAAAAAAAAAAA");
+    snprintf(ss.user_id, sizeof ss.user_id, "BBBBBBBBBBBBBBBBBBBBBA");
+
+    /* no entry: a view has nowhere to go */
+    gh_sessioncache_put_view(sc, ss.id, 7, 10, v1, strlen(v1));
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 10, out, sizeof out, &len));
+
+    gh_sessioncache_put(sc, "kid1", 7, 10, &ss, &u);
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 10, out, sizeof out, &len)); /* none yet */
+    gh_sessioncache_put_view(sc, ss.id, 8, 10, v1, strlen(v1)); /* entry is at epoch 7: refused */
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 10, out, sizeof out, &len));
+    gh_sessioncache_put_view(sc, ss.id, 7, 10, v1, strlen(v1));
+    assert_true(gh_sessioncache_get_view(sc, ss.id, 7, 11, out, sizeof out, &len));
+    assert_int_equal(len, strlen(v1));
+    assert_memory_equal(out, v1, len);
+    /* a buffer too small gets nothing, not a truncated body */
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 11, out, 5, &len));
+    /* a revocation anywhere (epoch moved), staleness, a clock gone back: no view */
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 8, 11, out, sizeof out, &len));
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 21, out, sizeof out, &len));
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 9, out, sizeof out, &len));
+    /* another session's id finds nothing */
+    assert_false(gh_sessioncache_get_view(sc, "CCCCCCCCCCCCCCCCCCCCCA", 7, 11, out, sizeof out,
+                                          &len));
+    /* the entry filled again (a storage read) starts without a view */
+    gh_sessioncache_put(sc, "kid1", 7, 12, &ss, &u);
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 12, out, sizeof out, &len));
+    /* oversize and empty views are not kept */
+    char big[GH_SESSIONCACHE_VIEW_MAX + 1];
+    memset(big, 'x', sizeof big);
+    gh_sessioncache_put_view(sc, ss.id, 7, 12, big, sizeof big);
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 12, out, sizeof out, &len));
+    gh_sessioncache_put_view(sc, ss.id, 7, 12, v1, 0);
+    assert_false(gh_sessioncache_get_view(sc, ss.id, 7, 12, out, sizeof out, &len));
+    gh_sessioncache_free(sc);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -409,6 +457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_revocation_by_another_process_is_seen_at_once, setup,
                                         teardown),
         cmocka_unit_test(test_session_cache_bounds),
+        cmocka_unit_test(test_session_cache_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
