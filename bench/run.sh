@@ -194,8 +194,8 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(sed -n
     "http://127.0.0.1:$GH_PORT/v1/me")
 [ "$code" = 200 ] || { echo "bench: setup token refused by measured server (HTTP $code)" >&2; exit 1; }
 
-sample_rss() { # PID OUT: VmRSS every 100 ms until killed
-    while kill -0 "$1" 2>/dev/null; do vmrss "$1" >>"$2" 2>/dev/null || true; sleep 0.1; done
+sample_rss() { # PID OUT: VmRSS every 100 ms until killed (one process: no fork per sample)
+    exec python3 bench/rss_sampler.py "$1" "$2"
 }
 
 # diagnostic: the HTTP layer alone (no auth, no database), to split the /v1/me cost

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include "api/app.h"
+#include "api/common.h"
 #include "auth/keys.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/secbuf.h"
 #include "core/banned.h"
 
 static void *ticker_main(void *arg)
@@ -215,6 +217,14 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
     if ((rc = gh_hashpool_new((unsigned)cfg->hash_threads, (unsigned)cfg->hash_queue, 10,
                               &app->pool)) != GH_OK)
         return rc;
+    /* Passwords in flight: two per job (a password change holds the current and the next) for
+     * every job the pool can hold, plus some for requests still being parsed. Beyond that, or
+     * if the region cannot be had, a secret gets sodium_malloc memory of its own. */
+    size_t slots = 2u * ((size_t)cfg->hash_queue + (size_t)cfg->hash_threads) + 16u;
+    if (slots > 4096u)
+        slots = 4096u;
+    if (gh_secbuf_init(slots, GH_PASSWORD_MAX_BYTES + 1) == GH_OK)
+        app->secbuf = true;
 
     app->auth.store = app->store;
     app->auth.keyring = app->keyring;
@@ -278,6 +288,8 @@ void gh_app_release(struct gh_app *app)
     if (app->ticker_started)
         pthread_join(app->ticker, NULL);
     gh_hashpool_free(app->pool);
+    if (app->secbuf)
+        gh_secbuf_shutdown();
     /* A last signed checkpoint over everything appended, also emitted to the log. */
     if (app->audit && gh_audit_close(app->audit) != GH_OK)
         gh_log(GH_LOG_ERROR, "final audit checkpoint failed", NULL, "audit_checkpoint_failed",

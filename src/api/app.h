@@ -53,6 +53,7 @@ struct gh_app {
     struct gh_tokencache *cache;
     struct gh_sessioncache *sessions;
     struct gh_hashpool *pool;
+    bool secbuf; /* this app set up core/secbuf.h (and shuts it down) */
     unsigned char *refresh_key; /* sodium_malloc, 32 bytes */
     unsigned char *device_key;  /* sodium_malloc, 32 bytes: MAC of known-device tokens */
     unsigned char *csrf_key;    /* sodium_malloc, 32 bytes: MAC of session-bound CSRF tokens */

@@ -9,6 +9,7 @@
 #include "store/store_audit.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/secbuf.h"
 #include "core/banned.h"
 
 gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
@@ -67,7 +68,9 @@ json_t *gh_api_time(int64_t t)
 gh_err gh_api_secret_copy(json_t *v, struct gh_api_secret *out)
 {
     out->len = json_string_length(v);
-    out->buf = sodium_malloc(out->len + 1);
+    /* A preallocated slot when one is free (no system call on the request thread, see
+     * core/secbuf.h); otherwise memory of its own. */
+    out->buf = gh_secbuf_alloc(out->len + 1);
     if (!out->buf)
         return GH_ERR_NOMEM;
     memcpy(out->buf, json_string_value(v), out->len);
@@ -77,10 +80,7 @@ gh_err gh_api_secret_copy(json_t *v, struct gh_api_secret *out)
 
 void gh_api_secret_wipe(struct gh_api_secret *s)
 {
-    if (s->buf) {
-        sodium_memzero(s->buf, s->len);
-        sodium_free(s->buf);
-    }
+    gh_secbuf_free(s->buf); /* wipes */
     s->buf = NULL;
     s->len = 0;
 }

@@ -7,7 +7,8 @@
 #define GH_PASSWORD_MAX_BYTES 1024
 #define GH_EMAIL_INPUT_MAX 320
 
-/* A secret copied out of a decoded body into sodium_malloc memory. */
+/* A secret copied out of a decoded body into guarded, locked memory (core/secbuf.h slot, or
+ * sodium_malloc when none is free). */
 struct gh_api_secret {
     char *buf;
     size_t len;

@@ -261,7 +261,7 @@ unsigned gh_hashpool_depth(struct gh_hashpool *pool)
     if (!pool)
         return 0;
     pthread_mutex_lock(&pool->mu);
-    unsigned n = pool->count;
+    unsigned n = pool->count + pool->finishing;
     pthread_mutex_unlock(&pool->mu);
     return n;
 }

@@ -29,7 +29,8 @@ GH_MUST_USE gh_err gh_hashpool_submit(struct gh_hashpool *pool, gh_hashpool_fn f
 GH_MUST_USE gh_err gh_hashpool_submit2(struct gh_hashpool *pool, gh_hashpool_fn fn,
                                        gh_hashpool_fn finish, void *arg);
 
-/* Jobs waiting (not running) right now (metrics). */
+/* Jobs counted against queue_max right now: waiting ones, and two-step jobs not yet finished
+ * (metrics; submit refuses at queue_max). */
 unsigned gh_hashpool_depth(struct gh_hashpool *pool);
 
 #endif

@@ -116,7 +116,7 @@ static const struct setting settings[] = {
     {"GATEHOUSE_HASH_THREADS", T_INT, "2", 1, 256, OFF(hash_threads),
      "Password-hashing threads (lower scheduling priority). Default suits a 2-core machine."},
     {"GATEHOUSE_HASH_QUEUE", T_INT, "64", 1, 100000, OFF(hash_queue),
-     "Password-hashing jobs that may wait; beyond it logins get 503 + Retry-After."},
+     "Password-hashing jobs that may wait (a sign-in counts until answered); beyond it logins get 503 + Retry-After."},
     {"GATEHOUSE_ARGON2_OPSLIMIT", T_INT, "2", 2, 64, OFF(argon2_opslimit),
      "argon2id passes (t). Never below OWASP's 2."},
     {"GATEHOUSE_ARGON2_MEMLIMIT_KIB", T_INT, "19456", 19456, 4194304, OFF(argon2_memlimit_kib),

@@ -1,5 +1,6 @@
 /* Owns per-user data keys and field sealing. DEKs and plaintext fields exist only in
- * sodium_malloc'd or stack memory for one call and are wiped before return.
+ * guarded, locked memory (core/secbuf.h slots, or sodium_malloc) or on the stack for one call,
+ * and are wiped before return.
  * Trust boundary: sealed text comes from our database; it is authenticated before use. */
 #include <sodium.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include "core/enc.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/secbuf.h"
 #include "data/pii.h"
 #include "core/banned.h"
 
@@ -118,7 +120,7 @@ static gh_err unwrap_dek(const struct gh_pii *p, const char *user_id, const char
 
 gh_err gh_pii_seal_new_user(const struct gh_pii *p, const char *email_key, struct gh_user *u)
 {
-    unsigned char *dek = sodium_malloc(GH_PII_DEK_BYTES);
+    unsigned char *dek = gh_secbuf_alloc(GH_PII_DEK_BYTES);
     char ad[64];
     gh_err rc;
     if (!dek)
@@ -133,13 +135,13 @@ gh_err gh_pii_seal_new_user(const struct gh_pii *p, const char *email_key, struc
                   sizeof u->display_name_enc);
     if (rc == GH_OK)
         gh_pii_email_index(p, email_key, u->email_key);
-    sodium_free(dek);
+    gh_secbuf_free(dek);
     return rc;
 }
 
 gh_err gh_pii_open_user(const struct gh_pii *p, struct gh_user *u)
 {
-    unsigned char *dek = sodium_malloc(GH_PII_DEK_BYTES);
+    unsigned char *dek = gh_secbuf_alloc(GH_PII_DEK_BYTES);
     if (!dek)
         return GH_ERR_NOMEM;
     gh_err rc = unwrap_dek(p, u->id, u->dek_wrapped, dek);
@@ -148,7 +150,7 @@ gh_err gh_pii_open_user(const struct gh_pii *p, struct gh_user *u)
     if (rc == GH_OK && u->has_display_name)
         rc = open_field(dek, u->id, "display_name", u->display_name_enc, u->display_name,
                         sizeof u->display_name);
-    sodium_free(dek);
+    gh_secbuf_free(dek);
     if (rc != GH_OK) {
         sodium_memzero(u->email, sizeof u->email);
         sodium_memzero(u->display_name, sizeof u->display_name);
@@ -159,7 +161,7 @@ gh_err gh_pii_open_user(const struct gh_pii *p, struct gh_user *u)
 gh_err gh_pii_rewrap_dek(const struct gh_pii *p, const char *user_id, const char *wrapped,
                          char out[GH_WRAP_TEXT_MAX + 1])
 {
-    unsigned char *dek = sodium_malloc(GH_PII_DEK_BYTES);
+    unsigned char *dek = gh_secbuf_alloc(GH_PII_DEK_BYTES);
     char ad[64];
     if (!dek)
         return GH_ERR_NOMEM;
@@ -167,7 +169,7 @@ gh_err gh_pii_rewrap_dek(const struct gh_pii *p, const char *user_id, const char
     dek_ad(user_id, ad, sizeof ad);
     if (rc == GH_OK)
         rc = gh_keywrap_wrap(p->kw, ad, dek, GH_PII_DEK_BYTES, out);
-    sodium_free(dek);
+    gh_secbuf_free(dek);
     return rc;
 }
 

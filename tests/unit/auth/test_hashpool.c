@@ -392,6 +392,7 @@ static void test_unfinished_jobs_count_against_queue(void **state)
     while (!atomic_load(&t[1].fn_ran))
         sched_yield();
     /* t[0] in its finish, t[1] hashed and waiting for the finisher: the queue (2) is full */
+    assert_int_equal(gh_hashpool_depth(pool), 2);
     assert_int_equal(gh_hashpool_submit2(pool, two_step_fn, two_step_finish, &t[2]),
                      GH_ERR_BUSY);
     bool ran = false;
