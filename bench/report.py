@@ -412,7 +412,7 @@ def main():
     w("   stricter comparison. bench/metrics_sample.py scrapes /metrics every 0.5 s for")
     w("   gatehouse_hash_queue_depth, gatehouse_hash_rejected_total (the 503s), successful logins and")
     w("   gatehouse_hash_wait_seconds; windows are cut by wall-clock time. The queue limit counts a")
-    w("   login from submission until its finish step has run: 503s start above 64 concurrent logins,")
+    w("   login from submission until its finish step starts: 503s start above ~65 concurrent logins,")
     w("   so a -c32 flood keeps the pool saturated (~30 waiting, ~1 s of waiting) without refusals; BENCH_FLOOD_CONNS=96")
     w("   makes it refuse, which turns part of the flood into a tight 503 loop on the HTTP thread.")
     w("7. Rate limiter: a fresh server with `GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32`, every rate limit")

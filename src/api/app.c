@@ -85,8 +85,11 @@ static void register_metrics(struct gh_app *app)
         gh_metrics_counter(mx, "gatehouse_sessions_revoked_total", rhelp, "reason", r_user);
     m->revoked_reuse =
         gh_metrics_counter(mx, "gatehouse_sessions_revoked_total", rhelp, "reason", r_reuse);
-    m->hash_depth = gh_metrics_gauge(mx, "gatehouse_hash_queue_depth",
-                                     "Password-hashing jobs waiting now.", NULL, NULL);
+    m->hash_depth = gh_metrics_gauge(
+        mx, "gatehouse_hash_queue_depth",
+        "Password-hashing jobs waiting now (for a hashing thread, or hashed and waiting for their "
+        "storage writes); the queue refuses at gatehouse_hash_queue_limit.",
+        NULL, NULL);
     m->hash_limit =
         gh_metrics_gauge(mx, "gatehouse_hash_queue_limit",
                          "GATEHOUSE_HASH_QUEUE: beyond it hashing refuses.", NULL, NULL);

@@ -35,11 +35,11 @@ struct gh_hashpool {
     unsigned cap, head, count;
     /* Jobs whose hashing is done, waiting for (or in) their finish step on the finisher thread:
      * storage writes and the answer, so that no hashing thread waits on a disk. At most cap
-     * waiting + threads running jobs exist at once: fring has that many slots. */
+     * counted jobs + the one being finished exist at once: fring has cap + threads slots. */
     pthread_cond_t has_finish;
     struct job *fring;
     unsigned fcap, fhead, fcount;
-    unsigned finishing; /* in fring or being finished, under mu: counts against cap */
+    unsigned finishing; /* taken by a worker or in fring, under mu: counts against cap */
     bool finisher_started;
     bool finisher_stop; /* under mu: set once every worker has been joined */
     pthread_t finisher;
@@ -49,7 +49,7 @@ struct gh_hashpool {
 };
 
 /* setpriority on a thread id changes that thread only on Linux (NPTL threads are tasks). */
-static void lower_own_priority(int delta)
+static void lower_own_priority(int delta, bool idle_policy)
 {
     if (delta <= 0)
         return;
@@ -60,6 +60,8 @@ static void lower_own_priority(int delta)
         return;
     int want = delta > NICE_MAX - cur ? NICE_MAX : cur + delta;
     (void)setpriority(PRIO_PROCESS, tid, want); /* best effort: a busier host is not fatal */
+    if (!idle_policy)
+        return;
     /* Linux SCHED_IDLE: hashing runs only on CPU time nothing else wants, so an HTTP thread
      * that wakes with a token check never waits behind argon2id. Under a saturating HTTP load
      * logins slow down (and the bounded queue answers 503) rather than token checks. */
@@ -70,7 +72,7 @@ static void lower_own_priority(int delta)
 static void *worker_main(void *arg)
 {
     struct gh_hashpool *pool = arg;
-    lower_own_priority(pool->nice_delta);
+    lower_own_priority(pool->nice_delta, true);
     /* Say so: gh_hashpool_new returns only when every worker has made its scheduling calls,
      * so that none of them comes after the process has entered its sandbox. */
     pthread_mutex_lock(&pool->mu);
@@ -106,7 +108,9 @@ static void *worker_main(void *arg)
 static void *finisher_main(void *arg)
 {
     struct gh_hashpool *pool = arg;
-    lower_own_priority(pool->nice_delta);
+    /* Niced, but not SCHED_IDLE: a finish is short (storage writes, the answer) and must not
+     * wait behind the hashing threads, or hashed sign-ins would pile up unanswered. */
+    lower_own_priority(pool->nice_delta, false);
     pthread_mutex_lock(&pool->mu);
     pool->ready++;
     pthread_cond_broadcast(&pool->settled);
@@ -119,10 +123,12 @@ static void *finisher_main(void *arg)
         struct job j = pool->fring[pool->fhead];
         pool->fhead = (pool->fhead + 1) % pool->fcap;
         pool->fcount--;
+        /* No longer counted once its finish starts: the finish sends the answer, and a client
+         * that then reads the queue depth must not see its own job in it. */
+        pool->finishing--;
         pthread_mutex_unlock(&pool->mu);
         j.finish(j.arg);
         pthread_mutex_lock(&pool->mu);
-        pool->finishing--;
     }
     pthread_mutex_unlock(&pool->mu);
     return NULL;

@@ -23,9 +23,9 @@ void gh_hashpool_free(struct gh_hashpool *pool);
 /* Queue fn(arg). GH_ERR_BUSY when the queue is full; fn is then NOT called. */
 GH_MUST_USE gh_err gh_hashpool_submit(struct gh_hashpool *pool, gh_hashpool_fn fn, void *arg);
 
-/* Queue fn(arg) on a hashing thread, then finish(arg) on the pool's one finisher thread (same
- * priority), in the order hashing ended: the hashing threads never wait on storage. Such a job
- * counts against queue_max from submission until its finish step has run. */
+/* Queue fn(arg) on a hashing thread, then finish(arg) on the pool's one finisher thread (niced
+ * like the workers, but not SCHED_IDLE), in the order hashing ended: the hashing threads never wait on storage. Such a job
+ * counts against queue_max from submission until its finish step starts. */
 GH_MUST_USE gh_err gh_hashpool_submit2(struct gh_hashpool *pool, gh_hashpool_fn fn,
                                        gh_hashpool_fn finish, void *arg);
 

@@ -11,7 +11,7 @@
 #include "core/banned.h"
 
 #define SECBUF_SLOTS_MAX 4096u
-#define SECBUF_SLOT_MAX (64u * 1024u)
+#define SECBUF_SLOT_MAX ((size_t)64 * 1024)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char *region; /* nslots * slot_size bytes, sodium_malloc'd */

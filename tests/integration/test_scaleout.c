@@ -1284,7 +1284,10 @@ static void test_pg_restart_mid_run(void **state)
 
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
-    h_sleep_ms(600);
+    /* Some writes before the restart (waited for: on a loaded machine they come slower). */
+    for (int k = 0; k < 200 && atomic_load(&w.nops) < 5; k++)
+        h_sleep_ms(50);
+    h_sleep_ms(100);
     int before = atomic_load(&w.nops);
     int64_t restart_at = now_ms();
     bool restarted = pg_private_restart(pg);
