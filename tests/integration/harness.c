@@ -616,11 +616,31 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+void h_rm_tree(const char *dir)
+{
+    if (dir[0] && !getenv("GH_KEEP_TMP"))
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+bool h_find_in_path(const char *name, const char *skip_dir, char *out, size_t size)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096];
+    snprintf(dirs, sizeof dirs, "%s:/usr/bin:/usr/sbin:/usr/local/bin", path ? path : "");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        if (skip_dir && strcmp(d, skip_dir) == 0)
+            continue;
+        snprintf(out, size, "%s/%s", d, name);
+        if (access(out, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
 void h_server_free(struct h_server *s)
 {
     h_server_stop(s);
-    if (s->dir[0] && !getenv("GH_KEEP_TMP"))
-        nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    h_rm_tree(s->dir);
     if (s->pg_db[0] && !getenv("GH_KEEP_TMP"))
         pg_drop(s->pg_db);
     s->pg_db[0] = '\0';

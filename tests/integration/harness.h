@@ -107,6 +107,12 @@ void h_assert_errors_field_at(const char *file, int line, const struct h_respons
                               const char *field);
 #define h_assert_errors_field(r, f) h_assert_errors_field_at(__FILE__, __LINE__, r, f)
 
+/* Files and programs. h_find_in_path: the first executable NAME in $PATH (then /usr/bin,
+ * /usr/sbin, /usr/local/bin), skipping directory skip_dir (may be NULL), into out.
+ * h_rm_tree: remove dir and everything under it (kept when GH_KEEP_TMP is set). */
+bool h_find_in_path(const char *name, const char *skip_dir, char *out, size_t size);
+void h_rm_tree(const char *dir);
+
 /* Flows. Emails are made unique per process with h_unique_email. */
 void h_unique_email(const char *tag, char *out, size_t size);
 long h_register(const struct h_server *s, const char *email, const char *pw,

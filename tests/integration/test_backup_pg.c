@@ -105,29 +105,6 @@ static void url_for(const char *user, char *out, size_t size)
 
 /* ---- files and processes ---- */
 
-static bool find_in_path(const char *name, const char *skip_dir, char *out, size_t size)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof dirs, "%s:/usr/bin:/usr/local/bin", path ? path : "");
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        if (skip_dir && strcmp(d, skip_dir) == 0)
-            continue;
-        snprintf(out, size, "%s/%s", d, name);
-        if (access(out, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* Wrappers for pg_dump, pg_restore and psql, first in PATH: each records its argv and the names
  * of the PG and GATEHOUSE variables it was given (and whether PGPASSWORD holds the URL's
  * password — never the value), then runs the real program. */
@@ -139,7 +116,7 @@ static void make_wrappers(void)
     const char *tools[] = {"pg_dump", "pg_restore", "psql"};
     for (size_t i = 0; i < 3; i++) {
         char real[512], path[256], script[2048];
-        if (!find_in_path(tools[i], NULL, real, sizeof real))
+        if (!h_find_in_path(tools[i], NULL, real, sizeof real))
             fail_msg("%s not found", tools[i]);
         snprintf(path, sizeof path, "%s/%s", wrap_dir, tools[i]);
         snprintf(script, sizeof script,
@@ -162,7 +139,7 @@ static void make_broken_pg_restore(char *dir, size_t size)
     char real[512], path[300], script[2048];
     snprintf(dir, size, "%s/broken", wrap_dir);
     assert_int_equal(mkdir(dir, 0700), 0);
-    assert_true(find_in_path("pg_restore", wrap_dir, real, sizeof real));
+    assert_true(h_find_in_path("pg_restore", wrap_dir, real, sizeof real));
     snprintf(path, sizeof path, "%s/pg_restore", dir);
     snprintf(script, sizeof script,
              "#!/bin/sh\n"
@@ -574,7 +551,7 @@ static int group_teardown(void **state)
              runtime_role);
     admin_exec("postgres", sql);
     if (wrap_dir[0])
-        nftw(wrap_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        h_rm_tree(wrap_dir);
     return 0;
 }
 
@@ -587,9 +564,9 @@ int main(void)
         pg_base = getenv("GH_TEST_PG_URL_CONFIGURED");
     char tool[512];
     const char *missing = !pg_base || !*pg_base                                  ? "GH_TEST_PG_URL"
-                          : !find_in_path("pg_dump", NULL, tool, sizeof tool)    ? "pg_dump"
-                          : !find_in_path("pg_restore", NULL, tool, sizeof tool) ? "pg_restore"
-                          : !find_in_path("psql", NULL, tool, sizeof tool)       ? "psql"
+                          : !h_find_in_path("pg_dump", NULL, tool, sizeof tool)    ? "pg_dump"
+                          : !h_find_in_path("pg_restore", NULL, tool, sizeof tool) ? "pg_restore"
+                          : !h_find_in_path("psql", NULL, tool, sizeof tool)       ? "psql"
                                                                                  : NULL;
     if (missing) {
         fprintf(stderr,

@@ -82,33 +82,6 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-static bool find_in_path(const char *name, char *out, size_t size)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof dirs, "%s:/usr/bin:/usr/sbin:/usr/local/bin", path ? path : "");
-    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(out, size, "%s/%s", d, name);
-        if (access(out, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-    if (dir[0] && !getenv("GH_KEEP_TMP"))
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Run argv with extra NAME=VALUE entries added to the environment; stdout and stderr go to
  * out_path. Returns the exit code (-1 when it did not exit normally). */
 static int run_cmd(const char *const *argv, const char *const *extra_env, const char *out_path)
@@ -262,7 +235,7 @@ static void redis_restart(struct redis_srv *r)
 static void redis_free(struct redis_srv *r)
 {
     redis_stop(r);
-    rm_tree(r->dir);
+    h_rm_tree(r->dir);
 }
 
 /* ---- PostgreSQL ------------------------------------------------------------------------- */
@@ -450,7 +423,7 @@ static int teardown(void **state)
     h_server_free(&f->c);
     redis_free(&f->redis);
     pg_private_stop(&f->pg);
-    rm_tree(f->pg.dir);
+    h_rm_tree(f->pg.dir);
     snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", f->schema);
     pg_exec(pg_admin, sql);
     free(f);
@@ -1377,7 +1350,7 @@ int main(void)
     const char *missing = NULL;
     if (!pg_base || !*pg_base)
         missing = "GH_TEST_PG_URL is not set (scripts/pg-test-cluster.sh start)";
-    else if (!find_in_path("redis-server", redis_bin, sizeof redis_bin))
+    else if (!h_find_in_path("redis-server", NULL, redis_bin, sizeof redis_bin))
         missing = "redis-server is not installed (apt-get install redis-server)";
     if (missing) {
         fprintf(stderr, "%s: %s\n", pg_required ? "GH_TEST_PG_REQUIRED=1 but" : "skipped", missing);
