@@ -60,27 +60,13 @@ MAIN_PID=$$
 ) &
 WATCHDOG_PID=$!
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-rec() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
-# load average before a phase: other work on the machine skews everything on 2 cores
-rec_load() { rec "load_$1" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
+BENCH_NAME=bench
+. bench/lib.sh
 # rec_wrk PREFIX FILE: turn wrk's "RESULT k=v ..." line (bench/report.lua) into PREFIX_k=v
 rec_wrk() {
     line=$(grep '^RESULT ' "$2" | tail -1)
     [ -n "$line" ] || { echo "bench: no RESULT line in $2" >&2; cat "$2" >&2; exit 1; }
     for kv in ${line#RESULT }; do printf '%s_%s\n' "$1" "$kv" >>"$RES"; done
-}
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() { # URL PID: until 200 or the process dies (10 s max)
-    i=0
-    while [ $i -lt 1000 ]; do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || { echo "bench: server died, see logs in $T" >&2; return 1; }
-        sleep 0.01; i=$((i + 1))
-    done
-    echo "bench: $1 did not answer" >&2; return 1
 }
 vmrss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # CPU ticks (utime + stime, all threads) a process has used so far

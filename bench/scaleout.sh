@@ -74,27 +74,15 @@ MAIN_PID=$$
 ) &
 WATCHDOG_PID=$!
 
-log() { printf '[scaleout %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-rec() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
-rec_load() { rec "load_$1" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
+BENCH_NAME=scaleout
+BENCH_DIED_HINT='(BENCH_SO_KEEP=1)'
+. bench/lib.sh
 # rec_kv PREFIX FILE: every k=v word of FILE's "RESULT" line (or of the whole file) as PREFIX_k=v
 rec_kv() {
     line=$(grep '^RESULT ' "$2" | tail -1 || true)
     [ -n "$line" ] || line=$(cat "$2")
     [ -n "$line" ] || { echo "scaleout: nothing in $2" >&2; exit 1; }
     for kv in ${line#RESULT }; do printf '%s_%s\n' "$1" "$kv" >>"$RES"; done
-}
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() { # URL PID
-    i=0
-    while [ $i -lt 1000 ]; do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || { echo "scaleout: server died, see logs in $T (BENCH_SO_KEEP=1)" >&2; return 1; }
-        sleep 0.01; i=$((i + 1))
-    done
-    echo "scaleout: $1 did not answer" >&2; return 1
 }
 
 # As in bench/run.sh: all load comes from 127.0.0.1, so the per-address limits are raised (the
