@@ -314,7 +314,7 @@ static void check_database(struct report *r, const struct gh_config *cfg, struct
  * cannot, every sign-in is 503); on PostgreSQL without Redis each instance limits on its own. */
 static void check_redis(struct report *r, const struct gh_config *cfg)
 {
-    bool pg = cfg->database_url && strncmp(cfg->database_url, "postgres", 8) == 0;
+    bool pg = gh_config_store_is_postgres(cfg);
     if (!cfg->redis_url) {
         line(r, PASS, "shared rate limits",
              pg ? "in memory, per instance (set GATEHOUSE_REDIS_URL when several instances "

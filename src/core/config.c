@@ -746,8 +746,7 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
         return GH_ERR_CONFIG;
     if (cfg->http_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        bool networked = cfg->redis_url || (cfg->database_url &&
-                                            strncmp(cfg->database_url, "postgres", 8) == 0);
+        bool networked = cfg->redis_url || gh_config_store_is_postgres(cfg);
         /* A thread waiting on a PostgreSQL or Redis round trip computes nothing: with a
          * networked store, more threads than CPUs keep the CPUs busy (4 on 2 cores gave 2-3x
          * the throughput of 1 in bench/SCALEOUT.md), up to the PostgreSQL pool's 8. */
@@ -1134,4 +1133,9 @@ void gh_config_print_markdown(FILE *f)
                 s->type == T_SECRET ? " (also `_FILE`)" : "", type_name(s->type),
                 s->def ? (s->def[0] ? s->def : "(empty)") : "(unset)", range, s->help);
     }
+}
+
+bool gh_config_store_is_postgres(const struct gh_config *cfg)
+{
+    return cfg->database_url && strncmp(cfg->database_url, "postgres", 8) == 0;
 }

@@ -77,6 +77,9 @@ struct gh_config {
 /* Fill cfg from the environment (getenv), NAME_FILE for secrets, then validate.
  * On failure err (GH_CONFIG_ERR_MAX bytes) names the variable and the problem — never a value
  * of a secret. */
+/* Is GATEHOUSE_DATABASE_URL a PostgreSQL URL (else the store is SQLite)? */
+bool gh_config_store_is_postgres(const struct gh_config *cfg);
+
 GH_MUST_USE gh_err gh_config_load(struct gh_config *cfg, char err[GH_CONFIG_ERR_MAX]);
 
 /* Same, reading variables through a lookup function (tests). */
