@@ -270,6 +270,17 @@ void gh_password_params_default(struct gh_password_params *out)
     out->memlimit = GH_PASSWORD_MIN_MEMLIMIT;
 }
 
+/* The params within libsodium's argon2id limits, and libsodium ready. */
+static gh_err params_usable(const struct gh_password_params *p)
+{
+    if (p->opslimit < crypto_pwhash_argon2id_opslimit_min() ||
+        p->opslimit > crypto_pwhash_argon2id_opslimit_max() ||
+        p->memlimit < crypto_pwhash_argon2id_memlimit_min() ||
+        p->memlimit > crypto_pwhash_argon2id_memlimit_max())
+        return GH_ERR_INVALID;
+    return sodium_ready() ? GH_OK : GH_ERR_INTERNAL;
+}
+
 gh_err gh_password_dummy_hash(const struct gh_password_params *p, char *out, size_t out_size)
 {
     /* libsodium's own lengths: a 16-byte salt and a 32-byte hash, unpadded standard base64. */
@@ -280,13 +291,9 @@ gh_err gh_password_dummy_hash(const struct gh_password_params *p, char *out, siz
     if (!p || !out || out_size == 0)
         return GH_ERR_INVALID;
     out[0] = '\0';
-    if (p->opslimit < crypto_pwhash_argon2id_opslimit_min() ||
-        p->opslimit > crypto_pwhash_argon2id_opslimit_max() ||
-        p->memlimit < crypto_pwhash_argon2id_memlimit_min() ||
-        p->memlimit > crypto_pwhash_argon2id_memlimit_max())
-        return GH_ERR_INVALID;
-    if (!sodium_ready())
-        return GH_ERR_INTERNAL;
+    gh_err rc = params_usable(p);
+    if (rc != GH_OK)
+        return rc;
     randombytes_buf(salt, sizeof salt);
     randombytes_buf(hash, sizeof hash);
     sodium_bin2base64(salt64, sizeof salt64, salt, sizeof salt,
@@ -316,13 +323,9 @@ gh_err gh_password_hash(const struct gh_password_params *p, const char *pw, size
     rc = check_password(pw, pw_len);
     if (rc != GH_OK)
         return rc;
-    if (p->opslimit < crypto_pwhash_argon2id_opslimit_min() ||
-        p->opslimit > crypto_pwhash_argon2id_opslimit_max() ||
-        p->memlimit < crypto_pwhash_argon2id_memlimit_min() ||
-        p->memlimit > crypto_pwhash_argon2id_memlimit_max())
-        return GH_ERR_INVALID;
-    if (!sodium_ready())
-        return GH_ERR_INTERNAL;
+    rc = params_usable(p);
+    if (rc != GH_OK)
+        return rc;
     /* The same password typed on another keyboard or OS (composed é, full-width digits, the ﬁ
      * ligature) must give the same bytes; invalid UTF-8 is refused (GH_ERR_INVALID). */
     rc = gh_policy_normalize(pw, pw_len, &npw, &npw_len);
