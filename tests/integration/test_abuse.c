@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <nettle/sha1.h>
@@ -78,6 +81,78 @@ static void test_login_flood_from_one_address_is_429(void **state)
     h_response_free(&r);
     assert_int_equal(h_server_stop(&srv), 0);
     h_server_free(&srv);
+}
+
+/* One request on an open keep-alive connection: GET /v1/me without a token, with the given
+ * X-Forwarded-For; returns the status (401 when let through, 429 when limited). */
+static long keepalive_get(int fd, const char *xff)
+{
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "GET /v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: %s\r\n\r\n", xff);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    char buf[8192];
+    size_t got = 0;
+    char *end = NULL;
+    while (!end) {
+        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+        assert_true(r > 0); /* the server kept the connection open */
+        got += (size_t)r;
+        buf[got] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    const char *cl = strcasestr(buf, "\r\nContent-Length:");
+    assert_non_null(cl);
+    size_t want = (size_t)(end + 4 - buf) + strtoul(cl + 17, NULL, 10);
+    while (got < want) { /* the body, so the next answer starts clean */
+        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+        assert_true(r > 0);
+        got += (size_t)r;
+    }
+    assert_int_equal(got, want);
+    long status = 0;
+    assert_int_equal(sscanf(buf, "HTTP/1.1 %ld", &status), 1);
+    return status;
+}
+
+static int keepalive_connect(const struct h_server *srv)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* The client address is worked out once per connection only when no header can change it.
+ * Through a trusted proxy, each request on one keep-alive connection is its own client (a
+ * limited address does not limit the next one); from an untrusted peer, changing
+ * X-Forwarded-For mid-connection escapes nothing. */
+static void test_keepalive_client_address(void **state)
+{
+    (void)state;
+    const char *limits[] = {"GATEHOUSE_RATELIMIT_API_PER_MIN=1", "GATEHOUSE_RATELIMIT_API_BURST=3",
+                            NULL, NULL};
+    for (int trusted = 0; trusted < 2; trusted++) {
+        struct h_server srv;
+        limits[2] = trusted ? "GATEHOUSE_TRUSTED_PROXIES=127.0.0.1/32" : NULL;
+        assert_int_equal(h_server_start(&srv, limits), 0);
+        int fd = keepalive_connect(&srv);
+        long st = 0;
+        int sent = 0;
+        while (sent < 20 && (st = keepalive_get(fd, "10.7.0.1")) != 429)
+            sent++;
+        assert_int_equal(st, 429);
+        assert_true(sent >= 3); /* the burst was let through first */
+        /* the same connection, another forwarded address */
+        assert_int_equal(keepalive_get(fd, "10.7.0.2"), trusted ? 401 : 429);
+        assert_int_equal(keepalive_get(fd, "10.7.0.1"), 429);
+        if (trusted)
+            assert_int_equal(keepalive_get(fd, "10.7.0.3"), 401);
+        close(fd);
+        h_server_free(&srv);
+    }
 }
 
 static void test_spray_across_40_addresses_locks_account_not_owner(void **state)
@@ -305,6 +380,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_flood_from_one_address_is_429),
+        cmocka_unit_test(test_keepalive_client_address),
         cmocka_unit_test(test_spray_across_40_addresses_locks_account_not_owner),
         cmocka_unit_test(test_password_rules),
         cmocka_unit_test(test_metrics_listener),
