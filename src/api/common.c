@@ -130,7 +130,11 @@ static void job_trampoline(void *arg)
     struct job_shell *js = arg;
     gh_histogram_observe(js->wait, (double)(mono_us() - js->queued_us) / 1e6);
     gh_mem_scope_bind(js->mem); /* the job's allocations are the request's */
+    /* SCHED_IDLE from here: a lock taken now could hold up a request thread until this thread
+     * gets a CPU again. Storage refuses this thread (in debug builds: abort) until run returns. */
+    gh_store_thread_forbid(true);
     js->run(js->ctx);
+    gh_store_thread_forbid(false);
     gh_mem_scope_bind(NULL);
     if (!js->finish)
         job_done(js);
@@ -143,6 +147,16 @@ static void finish_trampoline(void *arg)
     js->finish(js->ctx);
     gh_mem_scope_bind(NULL);
     job_done(js);
+}
+
+/* The hashing queue is full: the one answer, counted and logged. */
+static void reply_overloaded(struct gh_app *app, struct gh_http_req *req)
+{
+    gh_counter_inc(app->m.hash_rejected);
+    gh_log(GH_LOG_WARN, "password hashing queue full", gh_http_request_id(req), "hash_queue_full",
+           NULL);
+    gh_http_reply_problem(req, 503, "overloaded", "Service temporarily overloaded",
+                          "Too many sign-ins at once; retry shortly.", NULL);
 }
 
 void gh_api_run_in_pool_then(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
@@ -165,20 +179,45 @@ void gh_api_run_in_pool_then(struct gh_app *app, struct gh_http_req *req, void (
                        : gh_hashpool_submit(app->pool, job_trampoline, js);
     if (rc != GH_OK) {
         gh_free(js);
-        gh_counter_inc(app->m.hash_rejected);
-        gh_log(GH_LOG_WARN, "password hashing queue full", gh_http_request_id(req),
-               "hash_queue_full", NULL);
-        gh_http_reply_problem(req, 503, "overloaded", "Service temporarily overloaded",
-                              "Too many sign-ins at once; retry shortly.", NULL);
+        reply_overloaded(app, req);
         gh_http_resume(req);
     }
 }
 
-void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
-                        void *ctx)
+gh_err gh_api_user_hash(struct gh_app *app, const char *user_id,
+                        char out[GH_PASSWORD_HASH_MAX + 1])
 {
-    gh_api_run_in_pool_then(app, req, run, NULL, ctx);
+    struct gh_user u;
+    gh_err rc = gh_store_user_get(app->store, user_id, &u);
+    if (rc == GH_OK) {
+        size_t n = strlen(u.password_hash);
+        if (n > GH_PASSWORD_HASH_MAX)
+            rc = GH_ERR_INTERNAL;
+        else
+            memcpy(out, u.password_hash, n + 1);
+    }
+    sodium_memzero(&u, sizeof u);
+    return rc == GH_ERR_NOT_FOUND ? GH_ERR_AUTH : rc;
 }
+
+gh_err gh_api_user_hash_unchanged(struct gh_app *app, const char *user_id, const char *hash)
+{
+    char now_hash[GH_PASSWORD_HASH_MAX + 1];
+    gh_err rc = gh_api_user_hash(app, user_id, now_hash);
+    if (rc == GH_OK && strcmp(now_hash, hash) != 0)
+        rc = GH_ERR_AUTH;
+    sodium_memzero(now_hash, sizeof now_hash);
+    return rc;
+}
+
+bool gh_api_pool_room_or_reply(struct gh_app *app, struct gh_http_req *req)
+{
+    if (gh_hashpool_has_room(app->pool))
+        return true;
+    reply_overloaded(app, req);
+    return false;
+}
+
 
 void gh_api_reply_tokens(struct gh_http_req *req, const struct gh_token_pair *p,
                          const char *device_token)

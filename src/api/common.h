@@ -21,17 +21,27 @@ void gh_api_body_free(json_t *body);
 /* RFC 3339 UTC time as a JSON string (null for 0). */
 json_t *gh_api_time(int64_t t);
 
-/* Suspend req and run run(ctx) on the hashing pool, then resume; 503 when the queue is full.
- * run must set the reply. ctx must stay alive until completion (attach it with
- * gh_http_set_ctx). */
-void gh_api_run_in_pool(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
-                        void *ctx);
-
-/* The same in two steps: run(ctx) on a hashing thread (the CPU work), then finish(ctx) on the
- * pool's finisher thread (storage writes, the reply), so that hashing never waits on a disk.
- * finish must set the reply. */
+/* Suspend req, run run(ctx) on a hashing thread, then finish(ctx) on the pool's finisher
+ * thread, then resume; 503 when the queue is full. run is the CPU work only: it runs SCHED_IDLE,
+ * so it must not touch storage (refused: gh_store_thread_forbid), reply, or take any lock a
+ * request thread may wait on -- the reads it needs happen before, on the request thread, and
+ * finish (storage writes, the reply) re-reads whatever may have changed while the job waited.
+ * finish must set the reply. ctx must stay alive until completion (gh_http_set_ctx). */
 void gh_api_run_in_pool_then(struct gh_app *app, struct gh_http_req *req, void (*run)(void *ctx),
                              void (*finish)(void *ctx), void *ctx);
+
+/* The stored password hash of user_id, read on the request thread before queueing a check
+ * (GH_ERR_AUTH: no such user). */
+GH_MUST_USE gh_err gh_api_user_hash(struct gh_app *app, const char *user_id,
+                                    char out[GH_PASSWORD_HASH_MAX + 1]);
+/* In a finish step: GH_OK when user_id's stored hash is still hash; GH_ERR_AUTH when it changed
+ * or the user is gone while the job waited (the password checked is no longer the account's). */
+GH_MUST_USE gh_err gh_api_user_hash_unchanged(struct gh_app *app, const char *user_id,
+                                              const char *hash);
+
+/* true when the hashing queue has room now; otherwise the 503 answer is set. Lets a handler skip
+ * its reads for an attempt the queue would refuse (the submit still decides). */
+bool gh_api_pool_room_or_reply(struct gh_app *app, struct gh_http_req *req);
 
 /* The RFC 6749 token response; device_token (may be NULL) is the known-device credential. */
 /* Append an audit event (data/audit.h) for this request: action, actor and target ids

@@ -79,31 +79,44 @@ struct erase_job {
     struct gh_http_req *req;
     char user_id[GH_ID_LEN + 1];
     struct gh_api_secret pw;
+    char hash[GH_PASSWORD_HASH_MAX + 1]; /* the stored hash, read before queueing */
+    gh_err verified;                     /* pw against hash (hashing thread) */
 };
 
 static void erase_job_free(void *p)
 {
     struct erase_job *j = p;
     gh_api_secret_wipe(&j->pw);
+    sodium_memzero(j->hash, sizeof j->hash);
     gh_free(j);
 }
 
-static void erase_run(void *ctx)
+static void erase_denied(struct erase_job *j)
+{
+    gh_api_audit(j->app, j->req, "erasure", j->user_id, j->user_id, "denied");
+    gh_http_reply_problem(j->req, 401, "invalid-credentials", "Invalid credentials",
+                          "password is not correct.", NULL);
+}
+
+/* On a hashing thread: the CPU work only (api/common.h). */
+static void erase_hash_step(void *ctx)
 {
     struct erase_job *j = ctx;
-    struct gh_user u;
-    gh_err rc = gh_store_user_get(j->app->store, j->user_id, &u);
-    if (rc == GH_OK) {
-        rc = gh_password_verify(u.password_hash, j->pw.buf, j->pw.len);
-        if (rc == GH_ERR_INVALID)
-            rc = GH_ERR_AUTH;
-    }
-    sodium_memzero(&u, sizeof u);
+    j->verified = gh_password_verify(j->hash, j->pw.buf, j->pw.len);
+    if (j->verified == GH_ERR_INVALID)
+        j->verified = GH_ERR_AUTH;
     gh_api_secret_wipe(&j->pw);
-    if (rc == GH_ERR_AUTH || rc == GH_ERR_NOT_FOUND) {
-        gh_api_audit(j->app, j->req, "erasure", j->user_id, j->user_id, "denied");
-        gh_http_reply_problem(j->req, 401, "invalid-credentials", "Invalid credentials",
-                              "password is not correct.", NULL);
+}
+
+/* On the finisher: still the same password (not changed while this waited), then the erasure. */
+static void erase_finish(void *ctx)
+{
+    struct erase_job *j = ctx;
+    gh_err rc = j->verified;
+    if (rc == GH_OK)
+        rc = gh_api_user_hash_unchanged(j->app, j->user_id, j->hash);
+    if (rc == GH_ERR_AUTH) {
+        erase_denied(j);
         return;
     }
     if (rc == GH_OK)
@@ -145,7 +158,18 @@ void gh_api_me_delete(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
         goto out;
     }
-    gh_api_run_in_pool(app, req, erase_run, j);
+    if (!gh_api_pool_room_or_reply(app, req))
+        goto out;
+    gh_err rc = gh_api_user_hash(app, j->user_id, j->hash);
+    if (rc == GH_ERR_AUTH) {
+        erase_denied(j);
+        goto out;
+    }
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        goto out;
+    }
+    gh_api_run_in_pool_then(app, req, erase_hash_step, erase_finish, j);
 out:
     gh_api_body_free(body);
 }

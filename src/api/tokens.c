@@ -37,7 +37,6 @@ struct login_job {
     struct gh_api_secret pw;
 
     /* What login_check (on a hashing thread) hands to login_finish (on the pool's finisher). */
-    bool answered; /* the reply is set already (a storage error): nothing left to do */
     int64_t now;
     struct gh_user u;
     bool known;
@@ -47,6 +46,7 @@ struct login_job {
     bool had_budget_row;
     bool locked;
     gh_err verified;
+    bool stale; /* the account changed or went while this attempt waited */
     bool rehash;
     char newhash[GH_PASSWORD_HASH_MAX + 1];
 };
@@ -77,11 +77,11 @@ static void set_device_cookie(struct gh_http_req *req, bool https, const char *t
     sodium_memzero(cookie, sizeof cookie); /* it holds the device token */
 }
 
-/* Stage 1, on a hashing thread: the reads and the one password verification (and the
- * upgrade hash of an imported one) -- the CPU work. Writes wait for login_finish. */
-static void login_check(void *ctx)
+/* On the request thread, before queueing: the reads that pick the account and its failure
+ * budget. The hashing thread then only hashes (it runs SCHED_IDLE and must take no lock that a
+ * request thread may wait on); login_finish re-reads what it decides on. false: answered. */
+static bool login_prepare(struct login_job *j)
 {
-    struct login_job *j = ctx;
     struct gh_app *app = j->app;
     struct gh_throttle t;
     j->now = gh_now();
@@ -90,8 +90,7 @@ static void login_check(void *ctx)
                             : GH_ERR_NOT_FOUND;
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND) {
         gh_http_reply_error(j->req, rc, NULL);
-        j->answered = true;
-        return;
+        return false;
     }
     j->known = rc == GH_OK;
     /* Whose failure budget is this? A valid device token for this very account has its own. */
@@ -101,29 +100,67 @@ static void login_check(void *ctx)
     if (j->known)
         snprintf(j->subject, sizeof j->subject, "%s:%s", j->via_device ? "d" : "u",
                  j->via_device ? j->device_id : j->u.id);
+    /* Only to spare a locked account the upgrade hash (which would make a right password slower
+     * than a wrong one); login_finish decides on its own fresh read. */
     rc = gh_store_throttle_get(app->store, j->subject, &t);
     if (rc != GH_OK && rc != GH_ERR_NOT_FOUND) {
         gh_http_reply_error(j->req, rc, NULL);
-        j->answered = true;
-        return;
+        return false;
     }
-    j->had_budget_row = rc == GH_OK;
-    j->locked = j->had_budget_row && t.locked_until > j->now;
+    j->locked = rc == GH_OK && t.locked_until > j->now;
+    return true;
+}
+
+/* Stage 1, on a hashing thread: the one password verification (and the upgrade hash of an
+ * imported one) -- the CPU work, and nothing else: no storage, no reply. */
+static void login_check(void *ctx)
+{
+    struct login_job *j = ctx;
+    struct gh_app *app = j->app;
     /* Always one full hash verification (the dummy hash when there is no user, the real one even
      * when locked) and one budget write on failure: every failure looks and lasts the same. */
     j->verified = gh_password_verify(j->known ? j->u.password_hash : app->dummy_hash, j->pw.buf,
                                      j->pw.len);
-    if (j->verified == GH_ERR_NOMEM) {
-        gh_http_reply_error(j->req, GH_ERR_BUSY, NULL);
-        j->answered = true;
-        return;
-    }
     /* Upgrade an imported or weaker hash now that we hold the right password. */
     if (j->known && j->verified == GH_OK && !j->locked)
         j->rehash = gh_password_needs_rehash(&app->pw, j->u.password_hash) &&
                     gh_password_hash(&app->pw, j->pw.buf, j->pw.len, j->newhash,
                                      sizeof j->newhash) == GH_OK;
     gh_api_secret_wipe(&j->pw);
+}
+
+/* On the finisher, before deciding: the account as it is now (erased meanwhile: an unknown
+ * account; its password changed meanwhile: the verified one is no longer its password), and the
+ * budget as it is now (a lock set by other attempts while this one waited in the queue counts).
+ * Unknown emails read a user id that cannot exist: every attempt does the same storage work. */
+static gh_err login_refresh(struct login_job *j)
+{
+    struct gh_app *app = j->app;
+    struct gh_user now_u;
+    char none[GH_ID_LEN + 1];
+    j->now = gh_now(); /* the decision's time, not the queueing's */
+    memset(none, '0', GH_ID_LEN);
+    none[GH_ID_LEN] = '\0';
+    gh_err rc = gh_store_user_get(app->store, j->known ? j->u.id : none, &now_u);
+    if (rc == GH_ERR_NOT_FOUND && j->known) {
+        j->known = false;
+        j->via_device = false;
+        snprintf(j->subject, sizeof j->subject, "x:unknown");
+    } else if (rc == GH_OK && j->known && j->verified == GH_OK &&
+               strcmp(now_u.password_hash, j->u.password_hash) != 0) {
+        j->verified = GH_ERR_AUTH;
+        j->stale = true;
+    }
+    sodium_memzero(&now_u, sizeof now_u);
+    if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
+        return rc;
+    struct gh_throttle t;
+    rc = gh_store_throttle_get(app->store, j->subject, &t);
+    if (rc != GH_OK && rc != GH_ERR_NOT_FOUND)
+        return rc;
+    j->had_budget_row = rc == GH_OK;
+    j->locked = j->had_budget_row && t.locked_until > j->now;
+    return GH_OK;
 }
 
 /* Stage 2, on the pool's finisher thread: the budget, the session, the events, the answer. */
@@ -137,8 +174,14 @@ static void login_finish(void *ctx)
     int64_t now = j->now;
     gh_err rc;
     memset(&pair, 0, sizeof pair);
-    if (j->answered)
+    if (j->verified == GH_ERR_NOMEM) { /* no memory for argon2id: nothing was decided */
+        gh_http_reply_error(j->req, GH_ERR_BUSY, NULL);
         goto out;
+    }
+    if ((rc = login_refresh(j)) != GH_OK) {
+        gh_http_reply_error(j->req, rc, NULL);
+        goto out;
+    }
     if (!j->known || j->verified != GH_OK || j->locked) {
         bool locked_now = false;
         struct gh_throttle after;
@@ -149,7 +192,8 @@ static void login_finish(void *ctx)
             goto out;
         }
         if (j->known)
-            reason = j->locked                 ? "locked"
+            reason = j->locked                       ? "locked"
+                     : j->stale                      ? "account_changed"
                      : j->verified == GH_ERR_INVALID ? "unverifiable_hash"
                                                      : "bad_password";
         gh_log_security(GH_LOG_WARN, "login_failed", gh_http_request_id(j->req),
@@ -269,6 +313,9 @@ void gh_api_login_start(struct gh_app *app, struct gh_http_req *req, json_t *ema
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
         return;
     }
+    /* No reads for an attempt the full queue would refuse anyway. */
+    if (!gh_api_pool_room_or_reply(app, req) || !login_prepare(j))
+        return;
     gh_api_run_in_pool_then(app, req, login_check, login_finish, j);
 }
 

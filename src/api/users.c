@@ -213,6 +213,10 @@ struct password_job {
     char session_id[GH_ID_LEN + 1];
     struct gh_api_secret current;
     struct gh_api_secret next;
+    char hash[GH_PASSWORD_HASH_MAX + 1]; /* the stored hash, read before queueing */
+    gh_err verified;                     /* current against hash (hashing thread) */
+    gh_err hashed;                       /* next, hashed into newhash (hashing thread) */
+    char newhash[GH_PASSWORD_HASH_MAX + 1];
 };
 
 static void password_job_free(void *p)
@@ -220,35 +224,51 @@ static void password_job_free(void *p)
     struct password_job *j = p;
     gh_api_secret_wipe(&j->current);
     gh_api_secret_wipe(&j->next);
+    sodium_memzero(j->hash, sizeof j->hash);
+    sodium_memzero(j->newhash, sizeof j->newhash);
     gh_free(j);
 }
 
-static void password_run(void *ctx)
+static void password_denied(struct password_job *j)
+{
+    gh_api_audit(j->app, j->req, "password_change", j->user_id, j->user_id, "denied");
+    gh_log_security(GH_LOG_WARN, "password_change_failed", gh_http_request_id(j->req), j->user_id,
+                    gh_http_client_addr(j->req), NULL);
+    gh_http_reply_problem(j->req, 401, "invalid-credentials", "Invalid credentials",
+                          "current_password is not correct.", NULL);
+}
+
+/* On a hashing thread: the CPU work only (api/common.h). */
+static void password_hash_step(void *ctx)
 {
     struct password_job *j = ctx;
-    struct gh_user u;
-    char hash[GH_PASSWORD_HASH_MAX + 1];
-    gh_err rc = gh_store_user_get(j->app->store, j->user_id, &u);
-    if (rc == GH_OK) {
-        rc = gh_password_verify(u.password_hash, j->current.buf, j->current.len);
-        if (rc == GH_ERR_INVALID)
-            rc = GH_ERR_AUTH;
-    }
-    sodium_memzero(&u, sizeof u);
-    if (rc == GH_ERR_AUTH || rc == GH_ERR_NOT_FOUND) {
-        gh_api_audit(j->app, j->req, "password_change", j->user_id, j->user_id, "denied");
-        gh_log_security(GH_LOG_WARN, "password_change_failed", gh_http_request_id(j->req),
-                        j->user_id, gh_http_client_addr(j->req), NULL);
-        gh_http_reply_problem(j->req, 401, "invalid-credentials", "Invalid credentials",
-                              "current_password is not correct.", NULL);
+    j->verified = gh_password_verify(j->hash, j->current.buf, j->current.len);
+    if (j->verified == GH_ERR_INVALID)
+        j->verified = GH_ERR_AUTH;
+    j->hashed = j->verified == GH_OK ? gh_password_hash(&j->app->pw, j->next.buf, j->next.len,
+                                                        j->newhash, sizeof j->newhash)
+                                     : j->verified;
+    gh_api_secret_wipe(&j->current);
+    gh_api_secret_wipe(&j->next);
+}
+
+/* On the finisher: still the same password (not changed while this waited), then the write. */
+static void password_finish(void *ctx)
+{
+    struct password_job *j = ctx;
+    gh_err rc = j->verified;
+    if (rc == GH_OK)
+        rc = gh_api_user_hash_unchanged(j->app, j->user_id, j->hash);
+    if (rc == GH_ERR_AUTH) {
+        password_denied(j);
         return;
     }
     if (rc == GH_OK)
-        rc = gh_password_hash(&j->app->pw, j->next.buf, j->next.len, hash, sizeof hash);
+        rc = j->hashed;
     if (rc == GH_OK)
-        rc = gh_store_user_set_password(j->app->store, j->user_id, hash, gh_now(), true,
+        rc = gh_store_user_set_password(j->app->store, j->user_id, j->newhash, gh_now(), true,
                                         j->session_id);
-    sodium_memzero(hash, sizeof hash);
+    sodium_memzero(j->newhash, sizeof j->newhash);
     if (rc != GH_OK) {
         gh_http_reply_error(j->req, rc, NULL);
         return;
@@ -300,7 +320,18 @@ void gh_api_me_password(struct gh_http_req *req, void *appv)
         gh_http_reply_error(req, GH_ERR_NOMEM, NULL);
         goto out;
     }
-    gh_api_run_in_pool(app, req, password_run, j);
+    if (!gh_api_pool_room_or_reply(app, req))
+        goto out;
+    gh_err rc = gh_api_user_hash(app, j->user_id, j->hash);
+    if (rc == GH_ERR_AUTH) {
+        password_denied(j);
+        goto out;
+    }
+    if (rc != GH_OK) {
+        gh_http_reply_error(req, rc, NULL);
+        goto out;
+    }
+    gh_api_run_in_pool_then(app, req, password_hash_step, password_finish, j);
 out:
     gh_api_body_free(body);
 }

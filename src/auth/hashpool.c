@@ -262,6 +262,16 @@ out:
     return rc;
 }
 
+bool gh_hashpool_has_room(struct gh_hashpool *pool)
+{
+    if (!pool)
+        return false;
+    pthread_mutex_lock(&pool->mu);
+    bool room = !pool->stopping && pool->count + pool->finishing < pool->cap;
+    pthread_mutex_unlock(&pool->mu);
+    return room;
+}
+
 unsigned gh_hashpool_depth(struct gh_hashpool *pool)
 {
     if (!pool)

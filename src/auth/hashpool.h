@@ -4,6 +4,7 @@
 #ifndef GH_AUTH_HASHPOOL_H
 #define GH_AUTH_HASHPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -32,5 +33,8 @@ GH_MUST_USE gh_err gh_hashpool_submit2(struct gh_hashpool *pool, gh_hashpool_fn 
 /* Jobs counted against queue_max right now: waiting ones, and two-step jobs not yet finished
  * (metrics; submit refuses at queue_max). */
 unsigned gh_hashpool_depth(struct gh_hashpool *pool);
+
+/* Would a submit be taken right now? (A hint: another thread may take the room first.) */
+bool gh_hashpool_has_room(struct gh_hashpool *pool);
 
 #endif

@@ -198,5 +198,11 @@ gh_err gh_mem_init(bool test_alloc_fail_on)
     atomic_store(&test_alloc_fail, test_alloc_fail_on);
     json_set_alloc_funcs(gh_malloc, gh_free);
     /* SQLITE_MISUSE: SQLite was already initialised (the hooks must come first). */
-    return sqlite3_config(SQLITE_CONFIG_MALLOC, &methods) == SQLITE_OK ? GH_OK : GH_ERR_INTERNAL;
+    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &methods) != SQLITE_OK)
+        return GH_ERR_INTERNAL;
+    /* No memory statistics: with them every SQLite allocation in every thread takes one global
+     * mutex, and a hashing thread (SCHED_IDLE) preempted while holding it stalls the HTTP
+     * thread's next query until that thread gets a CPU again (seen as 1-3 ms futex waits in
+     * sqlite3Malloc under a login flood). Nothing here reads sqlite3_memory_used(). */
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? GH_OK : GH_ERR_INTERNAL;
 }

@@ -2,6 +2,7 @@
  * the URL's scheme, then dispatch every call through the backend's ops table. Owns no data of
  * its own; the URL is a secret and is never logged here. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store.h"
@@ -20,6 +21,32 @@ gh_err gh_store_open(const char *url, struct gh_store **out)
     if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
         return gh_pg_open(url, out);
     return GH_ERR_CONFIG;
+}
+
+/* Set on a hashing thread while it runs SCHED_IDLE work (api/common.c). */
+static _Thread_local bool thread_forbidden;
+
+void gh_store_thread_forbid(bool on)
+{
+    thread_forbidden = on;
+}
+
+bool gh_store_thread_forbidden(void)
+{
+    return thread_forbidden;
+}
+
+void gh_store_thread_check(const char *what)
+{
+    if (!thread_forbidden)
+        return;
+#ifndef NDEBUG
+    /* A programming error, caught by the tests (debug builds): abort where it happened. */
+    fprintf(stderr, "gatehouse: storage used from a hashing thread (%s)\n", what);
+    abort();
+#else
+    (void)what;
+#endif
 }
 
 void gh_store_free(struct gh_store *s)

@@ -25,6 +25,13 @@ struct gh_store;
 GH_MUST_USE gh_err gh_store_open(const char *url, struct gh_store **out);
 void gh_store_free(struct gh_store *s);
 
+/* Mark the calling thread as one that must not use storage (a hashing thread while it runs
+ * SCHED_IDLE: a connection or lock it held while preempted would hold up the request threads).
+ * Every backend checks on taking a connection: debug builds abort there, release builds go on. */
+void gh_store_thread_forbid(bool on);
+bool gh_store_thread_forbidden(void);
+void gh_store_thread_check(const char *what);
+
 /* Apply pending migrations; *out_applied (may be NULL) receives how many ran. */
 GH_MUST_USE gh_err gh_store_migrate(struct gh_store *s, int *out_applied);
 /* The schema version (highest applied migration). */

@@ -470,6 +470,7 @@ static gh_err reconnect(struct gh_pg_store *s, struct pg_conn *c)
 static struct pg_conn *pool_take(struct gh_pg_store *s, bool wait)
 {
     struct pg_conn *pick = NULL;
+    gh_store_thread_check("postgresql");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         for (int i = 0; i < GH_PG_POOL_SIZE && !pick; i++)

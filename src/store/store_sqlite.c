@@ -304,6 +304,7 @@ static void sq_free(struct gh_store *gs)
 static struct conn *acquire(struct gh_store *gs)
 {
     struct gh_sqlite_store *s = SQ(gs);
+    gh_store_thread_check("sqlite");
     pthread_mutex_lock(&s->lock);
     for (;;) {
         for (int i = 0; i < POOL_SIZE; i++) {

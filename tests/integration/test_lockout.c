@@ -1,8 +1,10 @@
 /* Integration, from the attacker's side: failed logins lock an account for a while; the locked
  * answer is byte-identical (but for the request id) to a wrong password; the owner's known device
  * keeps its own budget; a device token for one account gives nothing on another; unlock works. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,12 +163,130 @@ static void test_unlock_cli(void **state)
     h_cli_free(&c);
 }
 
+/* ---- attempts that wait in the hashing queue ------------------------------------------- */
+
+struct bg_login {
+    const struct h_server *srv;
+    const char *email;
+    const char *pw;
+    atomic_long status; /* 0: no answer yet */
+    pthread_t t;
+};
+
+static void *bg_login_main(void *p)
+{
+    struct bg_login *a = p;
+    struct h_response r;
+    if (h_post_json(a->srv, "/v1/token", NULL,
+                    json_pack("{s:s,s:s}", "email", a->email, "password", a->pw), &r) == 0)
+        atomic_store(&a->status, r.status);
+    h_response_free(&r);
+    return NULL;
+}
+
+static void bg_start(struct bg_login *a, const struct h_server *s, const char *email,
+                     const char *pw)
+{
+    a->srv = s;
+    a->email = email;
+    a->pw = pw;
+    atomic_store(&a->status, 0);
+    assert_int_equal(pthread_create(&a->t, NULL, bg_login_main, a), 0);
+}
+
+/* One slow hashing thread (about 0.1 s per argon2id here): attempts queue up behind each other
+ * in the order they arrived, and are decided in that order. */
+static const char *const slow_env[] = {
+    "GATEHOUSE_TEST_INSECURE_FAST_HASH=0", "GATEHOUSE_HASH_THREADS=1",
+    "GATEHOUSE_ARGON2_OPSLIMIT=8",         "GATEHOUSE_LOCKOUT_THRESHOLD=5",
+    "GATEHOUSE_LOCKOUT_BASE_SECONDS=60",   NULL};
+
+/* An attacker pipelines guesses: more wrong ones than the threshold are already waiting when
+ * the right one arrives. The lock that the earlier ones set while it waited must hold it back:
+ * the decision reads the budget after hashing, not when the attempt was queued. */
+static void test_pipelined_guesses_cannot_outrun_the_lock(void **state)
+{
+    (void)state;
+    struct h_server s2;
+    assert_int_equal(h_server_start(&s2, slow_env), 0);
+    char email[128];
+    h_unique_email("pipelined", email, sizeof email);
+    assert_int_equal(h_register(&s2, email, PW, NULL, NULL), 201);
+    enum { WRONG = THRESHOLD + 2 };
+    struct bg_login wrong[WRONG], right;
+    for (int i = 0; i < WRONG; i++)
+        bg_start(&wrong[i], &s2, email, "a wrong guess in the pipe");
+    h_sleep_ms(150); /* all queued: the queue holds about WRONG x 0.1 s of hashing */
+    bg_start(&right, &s2, email, PW);
+    for (int i = 0; i < WRONG; i++) {
+        pthread_join(wrong[i].t, NULL);
+        assert_int_equal(atomic_load(&wrong[i].status), 401);
+    }
+    pthread_join(right.t, NULL);
+    assert_int_equal(atomic_load(&right.status), 401); /* locked by the guesses decided before it */
+    char *log = h_read_file(s2.log_path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "\"event\":\"account_locked\""));
+    assert_non_null(strstr(log, "\"reason\":\"locked\""));
+    free(log);
+    assert_int_equal(h_server_stop(&s2), 0);
+    h_server_free(&s2);
+}
+
+/* The account is erased while its owner's sign-in waits to be hashed: the password was right
+ * when it was read, but there is no account any more -- no session, the plain 401. */
+static void test_account_erased_while_sign_in_waits(void **state)
+{
+    (void)state;
+    struct h_server s2;
+    assert_int_equal(h_server_start(&s2, slow_env), 0);
+    char email[128], filler[128];
+    struct h_tokens t;
+    h_unique_email("erasedwaiting", email, sizeof email);
+    h_unique_email("filler", filler, sizeof filler);
+    assert_int_equal(h_register(&s2, email, PW, NULL, NULL), 201);
+    assert_int_equal(h_login(&s2, email, PW, &t), 200);
+    json_t *payload = h_jwt_part(t.access, 1);
+    char uid[64];
+    snprintf(uid, sizeof uid, "%s", json_string_value(json_object_get(payload, "sub")));
+    json_decref(payload);
+    enum { FILL = 16 }; /* about 1.6 s of hashing ahead of the owner's attempt */
+    struct bg_login fill[FILL], owner;
+    for (int i = 0; i < FILL; i++)
+        bg_start(&fill[i], &s2, filler, "nobody has this password");
+    h_sleep_ms(150);
+    bg_start(&owner, &s2, email, PW);
+    h_sleep_ms(50);
+    struct h_cli_result c;
+    const char *args[] = {"users", "erase", uid, NULL};
+    assert_int_equal(h_cli(&s2, args, &c), 0);
+    assert_int_equal(c.exit_code, 0);
+    h_cli_free(&c);
+    /* The erasure must have been done before the owner's attempt was decided, or this test
+     * proves nothing: a still-waiting filler says the queue had not drained yet. */
+    int waiting = 0;
+    for (int i = 0; i < FILL; i++)
+        waiting += atomic_load(&fill[i].status) == 0;
+    assert_true(waiting > 0);
+    for (int i = 0; i < FILL; i++) {
+        pthread_join(fill[i].t, NULL);
+        assert_int_equal(atomic_load(&fill[i].status), 401);
+    }
+    pthread_join(owner.t, NULL);
+    assert_int_equal(atomic_load(&owner.status), 401);
+    assert_int_equal(h_login(&s2, email, PW, NULL), 401);
+    assert_int_equal(h_server_stop(&s2), 0);
+    h_server_free(&s2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lock_is_indistinguishable_and_device_keeps_budget),
         cmocka_unit_test(test_device_budget_is_separate_and_bounded),
         cmocka_unit_test(test_unlock_cli),
+        cmocka_unit_test(test_pipelined_guesses_cannot_outrun_the_lock),
+        cmocka_unit_test(test_account_erased_while_sign_in_waits),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

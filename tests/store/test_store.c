@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,6 +600,44 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void *ping_thread(void *arg)
+{
+    return (void *)(intptr_t)gh_store_ping(arg);
+}
+
+/* A hashing thread (SCHED_IDLE) must not take a connection: gh_store_thread_forbid marks it,
+ * and the backend refuses at the connection (debug builds abort, so the tests find any job that
+ * does storage work on a hashing thread). The mark is the calling thread's only. */
+static void test_hashing_thread_refused(void **state)
+{
+    struct gh_store *s = *state;
+    assert_int_equal(gh_store_ping(s), GH_OK);
+    gh_store_thread_forbid(true);
+    assert_true(gh_store_thread_forbidden());
+    pthread_t t;
+    void *res = (void *)(intptr_t)-1;
+    assert_int_equal(pthread_create(&t, NULL, ping_thread, s), 0);
+    assert_int_equal(pthread_join(t, &res), 0);
+    assert_int_equal((gh_err)(intptr_t)res, GH_OK); /* another thread: unaffected */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDERR_FILENO); /* the abort's message, expected here */
+        gh_err rc = gh_store_ping(s);
+        _exit(rc == GH_OK ? 0 : 3); /* not reached in a debug build */
+    }
+    gh_store_thread_forbid(false);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_false(gh_store_thread_forbidden());
+    assert_int_equal(gh_store_ping(s), GH_OK);
+}
+
 /* A revocation moves the epoch of the store that made it at once, and that of another store on
  * the same database (another process or instance) within a second; a write that revokes nothing
  * leaves it alone. */
@@ -1060,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_migrations_agree),
         cmocka_unit_test_setup_teardown(test_cross_process_rotation_one_winner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_epoch_seen_by_other_instance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hashing_thread_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_read_user, setup, teardown),
     };
