@@ -94,6 +94,11 @@ static void register_metrics(struct gh_app *app)
         gh_metrics_gauge(mx, "gatehouse_hash_queue_limit",
                          "GATEHOUSE_HASH_QUEUE: beyond it hashing refuses.", NULL, NULL);
     gh_gauge_set(m->hash_limit, (double)app->cfg->hash_queue);
+    m->hash_yielding = gh_metrics_gauge(
+        mx, "gatehouse_hash_threads_yielding",
+        "Hashing threads standing aside right now so that token checks keep a CPU "
+        "(GATEHOUSE_HASH_YIELD_THREADS).",
+        NULL, NULL);
     m->hash_wait = gh_metrics_histogram(
         mx, "gatehouse_hash_wait_seconds", "Time a hashing job waited for a thread.",
         gh_metrics_seconds_buckets, GH_METRICS_SECONDS_NBUCKETS, NULL, NULL);
@@ -220,6 +225,9 @@ gh_err gh_app_init(struct gh_app *app, const struct gh_config *cfg, const unsign
     if ((rc = gh_hashpool_new((unsigned)cfg->hash_threads, (unsigned)cfg->hash_queue, 10,
                               &app->pool)) != GH_OK)
         return rc;
+    /* Token checks note themselves (api/common.c); within a second of one, the yielding hashing
+     * threads leave the queue to the others. */
+    gh_hashpool_set_yield(app->pool, (unsigned)cfg->hash_yield_threads, 1000);
     /* Passwords in flight: two per job (a password change holds the current and the next) for
      * every job the pool can hold, plus some for requests still being parsed. Beyond that, or
      * if the region cannot be had, a secret gets sodium_malloc memory of its own. */

@@ -33,7 +33,7 @@ struct gh_app_metrics {
     struct gh_counter *registrations, *hash_rejected;
     struct gh_counter *revoked_logout, *revoked_user, *revoked_reuse;
     struct gh_counter *rate_limited[GH_RULE_COUNT];
-    struct gh_gauge *hash_depth, *hash_limit, *build_info;
+    struct gh_gauge *hash_depth, *hash_limit, *hash_yielding, *build_info;
     struct gh_gauge *redis_up;          /* NULL without GATEHOUSE_REDIS_URL */
     struct gh_counter *redis_failures;  /* NULL without GATEHOUSE_REDIS_URL */
     _Atomic uint64_t redis_failures_seen;

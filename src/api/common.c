@@ -25,6 +25,8 @@ gh_err gh_api_authenticate_or_reply(struct gh_app *app, struct gh_http_req *req,
         via_cookie = true;
         len = strlen(tok);
     }
+    if (tok) /* a token check: yielding hashing threads stand aside for a while */
+        gh_hashpool_note_priority(app->pool);
     gh_err rc = tok ? gh_session_authenticate(&app->auth, tok, len, gh_now(), claims, session, user)
                     : GH_ERR_AUTH;
     if (rc == GH_OK) {

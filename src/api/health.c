@@ -37,6 +37,7 @@ void gh_api_metrics(struct gh_http_req *req, void *appv)
     char *text = NULL;
     size_t len = 0;
     gh_gauge_set(app->m.hash_depth, (double)gh_hashpool_depth(app->pool));
+    gh_gauge_set(app->m.hash_yielding, (double)gh_hashpool_yielding(app->pool));
     if (app->m.redis_up) {
         struct gh_ratelimit_health h;
         gh_ratelimit_health(app->limiter, &h);

@@ -95,6 +95,7 @@ void gh_api_introspect(struct gh_http_req *req, void *appv)
     json_t *tok = json_object_get(body, "token");
     struct gh_jwt_claims c;
     struct gh_session ss;
+    gh_hashpool_note_priority(app->pool); /* a token check (api/common.c) */
     gh_err rc = gh_session_authenticate(&app->auth, json_string_value(tok), json_string_length(tok),
                                         gh_now(), &c, &ss, NULL);
     gh_api_body_free(body);

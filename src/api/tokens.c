@@ -248,6 +248,7 @@ gh_err gh_api_refresh(struct gh_app *app, struct gh_http_req *req, const char *t
                       struct gh_token_pair *pair, struct gh_session *ss)
 {
     enum gh_rotate_result res;
+    gh_hashpool_note_priority(app->pool); /* a token check too (api/common.c) */
     gh_err rc = gh_session_refresh(&app->auth, tok, len, gh_now(), pair, &res, ss);
     if (rc != GH_OK && res == GH_ROTATE_REUSED) {
         gh_counter_inc(app->m.refresh_reuse);

@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,7 +49,23 @@ struct gh_hashpool {
     int nice_delta;
     pthread_t *threads;
     unsigned started;
+    unsigned nthreads;
+    unsigned next_index; /* under mu: each worker takes one at start */
+    /* Yielding (gh_hashpool_set_yield): the last `yield` workers take no job while priority
+     * work (token checks) was noted in the last window_ms, so that it keeps a CPU. */
+    unsigned yield;
+    int64_t yield_window_ms;
+    _Atomic int64_t priority_until_ms; /* monotonic ms; noted by request threads */
+    atomic_uint yielding;              /* workers in the yield wait right now (metrics) */
+    pthread_cond_t yield_cv;           /* monotonic clock; woken at stop */
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* setpriority on a thread id changes that thread only on Linux (NPTL threads are tasks). */
 static void lower_own_priority(int delta, bool idle_policy)
@@ -69,6 +88,34 @@ static void lower_own_priority(int delta, bool idle_policy)
     (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 }
 
+/* Under mu: must worker `index` leave the queue alone right now? Never while stopping (the
+ * queue drains) and never the first threads - yield workers (some hashing always goes on). */
+static bool must_yield(struct gh_hashpool *pool, unsigned index, int64_t *wait_ms)
+{
+    if (pool->stopping || pool->yield == 0 || index < pool->nthreads - pool->yield)
+        return false;
+    int64_t left = atomic_load_explicit(&pool->priority_until_ms, memory_order_relaxed) - mono_ms();
+    if (left <= 0)
+        return false;
+    *wait_ms = left < 100 ? left : 100; /* look again at least every 100 ms */
+    return true;
+}
+
+static void yield_wait(struct gh_hashpool *pool, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    atomic_fetch_add(&pool->yielding, 1);
+    (void)pthread_cond_timedwait(&pool->yield_cv, &pool->mu, &until);
+    atomic_fetch_sub(&pool->yielding, 1);
+}
+
 static void *worker_main(void *arg)
 {
     struct gh_hashpool *pool = arg;
@@ -76,13 +123,24 @@ static void *worker_main(void *arg)
     /* Say so: gh_hashpool_new returns only when every worker has made its scheduling calls,
      * so that none of them comes after the process has entered its sandbox. */
     pthread_mutex_lock(&pool->mu);
+    unsigned index = pool->next_index++;
     pool->ready++;
     pthread_cond_broadcast(&pool->settled);
     pthread_mutex_unlock(&pool->mu);
     for (;;) {
         pthread_mutex_lock(&pool->mu);
-        while (pool->count == 0 && !pool->stopping)
-            pthread_cond_wait(&pool->has_work, &pool->mu);
+        int64_t wait_ms = 0;
+        for (;;) {
+            if (pool->count == 0 && !pool->stopping) {
+                pthread_cond_wait(&pool->has_work, &pool->mu);
+            } else if (pool->count > 0 && must_yield(pool, index, &wait_ms)) {
+                /* Hand the wake-up on to a worker that may take the job, then wait aside. */
+                pthread_cond_signal(&pool->has_work);
+                yield_wait(pool, wait_ms);
+            } else {
+                break;
+            }
+        }
         if (pool->count == 0) { /* stopping and drained */
             pthread_mutex_unlock(&pool->mu);
             break;
@@ -151,6 +209,7 @@ gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
     if (!pool)
         return GH_ERR_NOMEM;
     pool->cap = queue_max;
+    pool->nthreads = threads;
     pool->nice_delta = nice_delta;
     pool->ring = gh_calloc(queue_max, sizeof *pool->ring);
     pool->fcap = queue_max + threads;
@@ -182,6 +241,20 @@ gh_err gh_hashpool_new(unsigned threads, unsigned queue_max, int nice_delta,
         rc = GH_ERR_NOMEM;
         goto out;
     }
+    pthread_condattr_t ca;
+    bool ca_ok = pthread_condattr_init(&ca) == 0;
+    if (!ca_ok || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&pool->yield_cv, &ca) != 0) {
+        if (ca_ok)
+            pthread_condattr_destroy(&ca);
+        pthread_cond_destroy(&pool->has_finish);
+        pthread_cond_destroy(&pool->settled);
+        pthread_cond_destroy(&pool->has_work);
+        pthread_mutex_destroy(&pool->mu);
+        rc = GH_ERR_NOMEM;
+        goto out;
+    }
+    pthread_condattr_destroy(&ca);
     pool->sync_ready = true;
     if (pthread_create(&pool->finisher, NULL, finisher_main, pool) != 0) {
         rc = GH_ERR_NOMEM;
@@ -215,6 +288,7 @@ void gh_hashpool_free(struct gh_hashpool *pool)
         pthread_mutex_lock(&pool->mu);
         pool->stopping = true;
         pthread_cond_broadcast(&pool->has_work);
+        pthread_cond_broadcast(&pool->yield_cv);
         pthread_mutex_unlock(&pool->mu);
         for (unsigned i = 0; i < pool->started; i++)
             pthread_join(pool->threads[i], NULL);
@@ -226,6 +300,7 @@ void gh_hashpool_free(struct gh_hashpool *pool)
             pthread_mutex_unlock(&pool->mu);
             pthread_join(pool->finisher, NULL);
         }
+        pthread_cond_destroy(&pool->yield_cv);
         pthread_cond_destroy(&pool->has_finish);
         pthread_cond_destroy(&pool->settled);
         pthread_cond_destroy(&pool->has_work);
@@ -260,6 +335,33 @@ gh_err gh_hashpool_submit2(struct gh_hashpool *pool, gh_hashpool_fn fn, gh_hashp
 out:
     pthread_mutex_unlock(&pool->mu);
     return rc;
+}
+
+void gh_hashpool_set_yield(struct gh_hashpool *pool, unsigned yield, unsigned window_ms)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->mu);
+    pool->yield = yield < pool->nthreads ? yield : pool->nthreads - 1;
+    pool->yield_window_ms = window_ms;
+    pthread_mutex_unlock(&pool->mu);
+}
+
+void gh_hashpool_note_priority(struct gh_hashpool *pool)
+{
+    if (!pool || pool->yield == 0)
+        return;
+    int64_t now = mono_ms();
+    int64_t until = atomic_load_explicit(&pool->priority_until_ms, memory_order_relaxed);
+    /* One store per tenth of the window at most: token checks come by the ten thousand. */
+    if (until - now < pool->yield_window_ms - pool->yield_window_ms / 10)
+        atomic_store_explicit(&pool->priority_until_ms, now + pool->yield_window_ms,
+                              memory_order_relaxed);
+}
+
+unsigned gh_hashpool_yielding(struct gh_hashpool *pool)
+{
+    return pool ? atomic_load(&pool->yielding) : 0;
 }
 
 bool gh_hashpool_has_room(struct gh_hashpool *pool)

@@ -34,6 +34,16 @@ GH_MUST_USE gh_err gh_hashpool_submit2(struct gh_hashpool *pool, gh_hashpool_fn 
  * (metrics; submit refuses at queue_max). */
 unsigned gh_hashpool_depth(struct gh_hashpool *pool);
 
+/* Let priority work keep a CPU: while gh_hashpool_note_priority was called in the last
+ * window_ms, the last `yield` workers (at most threads - 1) take no new job; a job already
+ * running finishes. Set once, before work is submitted. Default: 0 (no yielding). */
+void gh_hashpool_set_yield(struct gh_hashpool *pool, unsigned yield, unsigned window_ms);
+/* A request thread serves priority work (a token check) now. Cheap: a clock read, and a store
+ * at most once per tenth of the window. Thread-safe; a no-op without yielding. */
+void gh_hashpool_note_priority(struct gh_hashpool *pool);
+/* Workers standing aside right now (metrics). */
+unsigned gh_hashpool_yielding(struct gh_hashpool *pool);
+
 /* Would a submit be taken right now? (A hint: another thread may take the room first.) */
 bool gh_hashpool_has_room(struct gh_hashpool *pool);
 

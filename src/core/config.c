@@ -115,6 +115,11 @@ static const struct setting settings[] = {
      "wait on network round trips."},
     {"GATEHOUSE_HASH_THREADS", T_INT, "2", 1, 256, OFF(hash_threads),
      "Password-hashing threads (lower scheduling priority). Default suits a 2-core machine."},
+    {"GATEHOUSE_HASH_YIELD_THREADS", T_INT, "-1", -1, 255, OFF(hash_yield_threads),
+     "Hashing threads that stand aside while token checks are being served (any in the last "
+     "second), so that those keep a CPU under a login flood; at least one thread always hashes. "
+     "-1: 1 when the hashing and HTTP threads together outnumber the CPUs (2 hashing + 1 HTTP "
+     "on 2 cores), else 0. 0: never (all threads hash; token checks then share every CPU)."},
     {"GATEHOUSE_HASH_QUEUE", T_INT, "64", 1, 100000, OFF(hash_queue),
      "Password-hashing jobs that may wait (a sign-in counts until answered); beyond it logins get 503 + Retry-After."},
     {"GATEHOUSE_ARGON2_OPSLIMIT", T_INT, "2", 2, 64, OFF(argon2_opslimit),
@@ -755,6 +760,13 @@ gh_err gh_config_load_with(struct gh_config *cfg, gh_config_getenv_fn get, void 
         else
             cfg->http_threads = n >= 4 ? n / 2 : 1;
     }
+    if (cfg->hash_yield_threads < 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->hash_yield_threads =
+            cfg->hash_threads >= 2 && cfg->hash_threads + cfg->http_threads > n ? 1 : 0;
+    }
+    if (cfg->hash_yield_threads >= cfg->hash_threads)
+        cfg->hash_yield_threads = cfg->hash_threads - 1; /* one thread always hashes */
     if (!cfg->database_url) {
         char buf[4200];
         snprintf(buf, sizeof buf, "sqlite:%s/gatehouse.db", cfg->data_dir);

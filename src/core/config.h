@@ -47,6 +47,7 @@ struct gh_config {
     long max_body_bytes;
     long http_threads;
     long hash_threads;
+    long hash_yield_threads; /* resolved: never -1 after gh_config_load */
     long hash_queue;
     long argon2_opslimit;
     long argon2_memlimit_kib;

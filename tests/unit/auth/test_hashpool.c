@@ -436,6 +436,106 @@ static void test_finisher_lowers_own_priority(void **state)
     assert_int_equal(probe.policy, SCHED_OTHER);
 }
 
+static void *free_in_thread(void *pool)
+{
+    gh_hashpool_free(pool);
+    return NULL;
+}
+
+static void wait_yielding(struct gh_hashpool *pool, unsigned n)
+{
+    for (int i = 0; i < 5000 && gh_hashpool_yielding(pool) != n; i++)
+        usleep(1000);
+    assert_int_equal(gh_hashpool_yielding(pool), n);
+}
+
+/* While token checks are noted, the yielding worker leaves a waiting job alone (it stays queued
+ * until the other worker is free); without notes both workers hash at once; once the window has
+ * passed the yielding worker takes work again; a pool of one never yields its only thread. */
+static void test_yield_leaves_a_cpu_to_priority_work(void **state)
+{
+    (void)state;
+    struct gh_hashpool *pool = NULL;
+    struct gate a, b;
+
+    /* Noted: one job at a time, the second waits queued with a worker standing aside. */
+    gate_init(&a);
+    gate_init(&b);
+    assert_int_equal(gh_hashpool_new(2, 4, 0, &pool), GH_OK);
+    gh_hashpool_set_yield(pool, 1, 60000);
+    gh_hashpool_note_priority(pool);
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &a), GH_OK);
+    gate_wait_started(&a, 1);
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &b), GH_OK);
+    wait_yielding(pool, 1);
+    assert_int_equal(gh_hashpool_depth(pool), 1); /* b: still queued */
+    pthread_mutex_lock(&b.mu);
+    assert_int_equal(b.started, 0);
+    pthread_mutex_unlock(&b.mu);
+    gate_open(&a); /* the other worker is free again: it takes b */
+    gate_wait_started(&b, 1);
+    gate_open(&b);
+    gh_hashpool_free(pool);
+    gate_destroy(&a);
+    gate_destroy(&b);
+
+    /* Yielding set but nothing noted: both jobs run at once. */
+    gate_init(&a);
+    assert_int_equal(gh_hashpool_new(2, 4, 0, &pool), GH_OK);
+    gh_hashpool_set_yield(pool, 1, 60000);
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &a), GH_OK);
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &a), GH_OK);
+    gate_wait_started(&a, 2);
+    gate_open(&a);
+    gh_hashpool_free(pool);
+    gate_destroy(&a);
+
+    /* A short window: noted, the second job waits, then runs beside the first once it passed. */
+    gate_init(&a);
+    assert_int_equal(gh_hashpool_new(2, 4, 0, &pool), GH_OK);
+    gh_hashpool_set_yield(pool, 1, 200);
+    gh_hashpool_note_priority(pool);
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &a), GH_OK);
+    gate_wait_started(&a, 1);
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &a), GH_OK);
+    gate_wait_started(&a, 2); /* both running: the first still holds its worker */
+    assert_int_equal(gh_hashpool_yielding(pool), 0);
+    gate_open(&a);
+    gh_hashpool_free(pool);
+    gate_destroy(&a);
+
+    /* One thread: asking it to yield is clamped to 0 -- some hashing always goes on. */
+    gate_init(&a);
+    assert_int_equal(gh_hashpool_new(1, 4, 0, &pool), GH_OK);
+    gh_hashpool_set_yield(pool, 1, 60000);
+    gh_hashpool_note_priority(pool);
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &a), GH_OK);
+    gate_wait_started(&a, 1);
+    gate_open(&a);
+    gh_hashpool_free(pool);
+    gate_destroy(&a);
+
+    /* Stopping while a worker stands aside: it stops standing aside and drains the queue,
+     * even while the other worker is still busy. */
+    gate_init(&a);
+    atomic_store(&counter, 0);
+    assert_int_equal(gh_hashpool_new(2, 4, 0, &pool), GH_OK);
+    gh_hashpool_set_yield(pool, 1, 60000);
+    gh_hashpool_note_priority(pool);
+    assert_int_equal(gh_hashpool_submit(pool, blocker_job, &a), GH_OK);
+    gate_wait_started(&a, 1);
+    assert_int_equal(gh_hashpool_submit(pool, count_job, NULL), GH_OK);
+    wait_yielding(pool, 1);
+    pthread_t stopper;
+    assert_int_equal(pthread_create(&stopper, NULL, free_in_thread, pool), 0);
+    for (int i = 0; i < 5000 && atomic_load(&counter) == 0; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&counter), 1); /* ran while the blocker still held its worker */
+    gate_open(&a);
+    pthread_join(stopper, NULL);
+    gate_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_slow_finish_does_not_hold_hashing),
         cmocka_unit_test(test_unfinished_jobs_count_against_queue),
         cmocka_unit_test(test_finisher_lowers_own_priority),
+        cmocka_unit_test(test_yield_leaves_a_cpu_to_priority_work),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
