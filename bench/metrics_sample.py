@@ -22,11 +22,12 @@ WANT = {
     'gatehouse_logins_total{result="success"}': 3,
     "gatehouse_hash_wait_seconds_sum": 4,
     "gatehouse_hash_wait_seconds_count": 5,
+    "gatehouse_hash_threads_yielding": 6,
 }
 
 
 def scrape(url):
-    row = [time.time(), 0.0, 0.0, 0.0, 0.0, 0.0]
+    row = [time.time(), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     with urllib.request.urlopen(url, timeout=2) as r:
         for line in r.read().decode().splitlines():
             if not line or line[0] == "#":
@@ -56,7 +57,7 @@ def summary(path, t0, t1):
     rows = []
     for line in open(path):
         p = line.split()
-        if len(p) == 6 and t0 <= float(p[0]) <= t1:
+        if len(p) == 7 and t0 <= float(p[0]) <= t1:
             rows.append([float(x) for x in p])
     print(f"samples={len(rows)}")
     if not rows:
@@ -74,6 +75,8 @@ def summary(path, t0, t1):
     print(f"logins_ok_rate={ok / span if span > 0 else float('nan'):.1f}")
     n = last[5] - first[5]
     print(f"wait_mean_ms={(last[4] - first[4]) / n * 1000 if n > 0 else float('nan'):.0f}")
+    y = sorted(r[6] for r in rows)
+    print(f"yielding_median={y[len(y) // 2]:g}")
 
 
 def main():

@@ -21,14 +21,16 @@ LOGIN_DUR=${BENCH_LOGIN_DURATION:-15s}
 NGINX_DUR=${BENCH_NGINX_DURATION:-10s}
 HEALTHZ_DUR=${BENCH_HEALTHZ_DURATION:-5s}
 ISO_DUR=${BENCH_ISO_DURATION:-8s}          # each GET /v1/me run of the isolation phase
-FLOOD_DUR=${BENCH_FLOOD_DURATION:-20s}     # the login flood (/v1/me starts 3 s into it, then /healthz)
+FLOOD_DUR=${BENCH_FLOOD_DURATION:-30s}     # the login flood (/v1/me paced, then saturating, then /healthz, from 3 s in)
+ISO_CONNS=${BENCH_ISO_CONNS:-8}            # GET /v1/me connections of the isolation phase
+ISO_DELAY_MS=${BENCH_ISO_DELAY_MS:-1}      # paced runs: each connection waits this long between requests
 FLOOD_CONNS=${BENCH_FLOOD_CONNS:-32}       # concurrent logins of the flood
 RL_ADDRS=${BENCH_RL_ADDRESSES:-1000000}    # distinct X-Forwarded-For addresses, in 4 segments
 # must match bench/setup_users.py; strong enough for the password policy (zxcvbn, with the
 # email as context: "bench-password-0123456789" is now refused as too easy to guess)
 PASSWORD=Vq7-larch-Mosaic-quill-4812
 
-for t in wrk nginx curl python3 cc pgrep; do
+for t in wrk nginx curl python3 cc pgrep chrt; do
     command -v "$t" >/dev/null 2>&1 || { echo "bench: missing $t (make deps-bench)" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "bench: $BIN not built (make build)" >&2; exit 1; }
@@ -280,31 +282,42 @@ start_gh "$DATA" "$T/gh-iso.log" GATEHOUSE_METRICS_LISTEN="127.0.0.1:$METRICS_PO
 wait_http "http://127.0.0.1:$METRICS_PORT/metrics" "$GH_PID"
 rec iso_env "measured server + GATEHOUSE_METRICS_LISTEN=127.0.0.1:$METRICS_PORT"
 rec iso_flood_conns "$FLOOD_CONNS"
-CMD_ISO_ME="wrk -t1 -c8 -d$ISO_DUR --latency -s bench/me.lua http://127.0.0.1:$GH_PORT -- <tokens.txt> 1"
+CMD_ISO_PACED="wrk -t1 -c$ISO_CONNS -d$ISO_DUR --latency -s bench/me_paced.lua http://127.0.0.1:$GH_PORT -- <tokens.txt> 1 $ISO_DELAY_MS"
+CMD_ISO_ME="wrk -t1 -c$ISO_CONNS -d$ISO_DUR --latency -s bench/me.lua http://127.0.0.1:$GH_PORT -- <tokens.txt> 1"
 CMD_ISO_FLOOD="wrk -t1 -c$FLOOD_CONNS -d$FLOOD_DUR --latency --timeout 10s -s bench/login.lua http://127.0.0.1:$GH_PORT -- <emails.txt> $PASSWORD 1"
+rec cmd_iso_paced "$CMD_ISO_PACED"
 rec cmd_iso_me "$CMD_ISO_ME"
-rec cmd_iso_flood "$CMD_ISO_FLOOD   (3 s later, in parallel: the GET /v1/me run above)"
+rec cmd_iso_flood "$CMD_ISO_FLOOD   (3 s later, in parallel: the paced run, then the saturating run above)"
+rec iso_delay_ms "$ISO_DELAY_MS"
+rec iso_conns "$ISO_CONNS"
+iso_paced() { # OUT
+    timeout 60 wrk -t1 -c"$ISO_CONNS" -d"$ISO_DUR" --latency -s bench/me_paced.lua \
+        "http://127.0.0.1:$GH_PORT" -- "$T/tokens.txt" 1 "$ISO_DELAY_MS" >"$1" 2>&1
+}
 iso_me() { # OUT
-    timeout 60 wrk -t1 -c8 -d"$ISO_DUR" --latency -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- \
+    timeout 60 wrk -t1 -c"$ISO_CONNS" -d"$ISO_DUR" --latency -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- \
         "$T/tokens.txt" 1 >"$1" 2>&1
 }
 # diagnostic: the HTTP layer alone (no token check, no storage), same shape, 5 s
 iso_hz() { # OUT
-    timeout 60 wrk -t1 -c8 -d5s --latency -s bench/static.lua "http://127.0.0.1:$GH_PORT/healthz" \
+    timeout 60 wrk -t1 -c"$ISO_CONNS" -d5s --latency -s bench/static.lua "http://127.0.0.1:$GH_PORT/healthz" \
         >"$1" 2>&1
 }
 now() { date +%s.%N; }
 # a restarted server has cold token and session caches: one pass over the tokens first
 timeout 30 wrk -t1 -c8 -d3s -s bench/me.lua "http://127.0.0.1:$GH_PORT" -- "$T/tokens.txt" 1 >/dev/null 2>&1
-timeout 120 python3 bench/metrics_sample.py sample "http://127.0.0.1:$METRICS_PORT/metrics" \
+timeout 180 python3 bench/metrics_sample.py sample "http://127.0.0.1:$METRICS_PORT/metrics" \
     "$T/iso_metrics.txt" 0.5 &
 MSAMPLER_PID=$!
 ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_before.txt" 2>&1 || true
 rec_load iso_alone
+iso_paced "$T/wrk_isop_alone.txt"
+rec_wrk isop_alone "$T/wrk_isop_alone.txt"
 iso_me "$T/wrk_iso_alone.txt"
 rec_wrk iso_alone "$T/wrk_iso_alone.txt"
 iso_hz "$T/wrk_iso_hz_alone.txt"
 rec_wrk iso_hz_alone "$T/wrk_iso_hz_alone.txt"
+sleep 2 # the yielding hashing thread's window (1 s) ends before the flood starts
 rec_load iso_flood
 tf0=$(now)
 timeout 90 wrk -t1 -c"$FLOOD_CONNS" -d"$FLOOD_DUR" --latency --timeout 10s -s bench/login.lua \
@@ -313,26 +326,52 @@ FLOOD_PID=$!
 sleep 3
 ti0=$(now)
 ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_flood0.txt" 2>&1 || true
+iso_paced "$T/wrk_isop_flood.txt"
+ti1=$(now)
 iso_me "$T/wrk_iso_flood.txt"
 ps -L -o tid,ni,pri,time,comm -p "$GH_PID" >"$T/iso_threads_flood1.txt" 2>&1 || true
-ti1=$(now)
+ti2=$(now)
 iso_hz "$T/wrk_iso_hz_flood.txt"
 th1=$(now)
 wait "$FLOOD_PID" || true
 FLOOD_PID=""
 tf1=$(now)
+rec_wrk isop_flood "$T/wrk_isop_flood.txt"
 rec_wrk iso_flood "$T/wrk_iso_flood.txt"
 rec_wrk iso_hz_flood "$T/wrk_iso_hz_flood.txt"
 rec_wrk iso_login "$T/wrk_iso_login.txt"
 sleep 2 # the queue drains (at most a few dozen jobs at ~50/s)
 rec_load iso_alone2
+iso_paced "$T/wrk_isop_alone2.txt"
+rec_wrk isop_alone2 "$T/wrk_isop_alone2.txt"
 iso_me "$T/wrk_iso_alone2.txt"
 rec_wrk iso_alone2 "$T/wrk_iso_alone2.txt"
 kill "$MSAMPLER_PID" 2>/dev/null || true; wait "$MSAMPLER_PID" 2>/dev/null || true; MSAMPLER_PID=""
 python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$ti0" "$ti1" | sed 's/^/isoq_me_/' >>"$RES"
-python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$ti1" "$th1" | sed 's/^/isoq_hz_/' >>"$RES"
+python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$ti1" "$ti2" | sed 's/^/isoq_sat_/' >>"$RES"
+python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$ti2" "$th1" | sed 's/^/isoq_hz_/' >>"$RES"
 python3 bench/metrics_sample.py summary "$T/iso_metrics.txt" "$tf0" "$tf1" | sed 's/^/isoq_flood_/' >>"$RES"
 stop_gh
+
+# 6x. The machine's own floor for the saturating shape: nginx (static 200, nothing to compute)
+# with the same wrk shape, alone and while two argon2id threads under SCHED_IDLE run in another
+# process (bench/argon2_rate, as in 3b). No gatehouse code is involved in either run.
+log "6x. nginx alone vs beside two SCHED_IDLE argon2id threads (the machine's floor)"
+nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$NGINX_PORT/" "$NGINX_PID"
+CMD_ISO_NGX="wrk -t1 -c$ISO_CONNS -d$ISO_DUR --latency -s bench/static.lua http://127.0.0.1:$NGINX_PORT/"
+rec cmd_iso_ngx "$CMD_ISO_NGX   (alone, then beside: chrt -i 0 argon2_rate 2 <ISO_DUR + 2> 2 19456)"
+$CMD_ISO_NGX >"$T/wrk_iso_ngx_alone.txt" 2>&1
+rec_wrk iso_ngx_alone "$T/wrk_iso_ngx_alone.txt"
+ngx_secs=$(( ${ISO_DUR%s} + 2 ))
+chrt -i 0 "$T/argon2_rate" 2 "$ngx_secs" 2 19456 >"$T/argon2_iso.txt" 2>&1 &
+ARGON_PID=$!
+sleep 1
+$CMD_ISO_NGX >"$T/wrk_iso_ngx_argon.txt" 2>&1
+rec_wrk iso_ngx_argon "$T/wrk_iso_ngx_argon.txt"
+wait "$ARGON_PID" || true
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 
 # ---------------------------------------------------------------- 7. rate limiter memory
 # A fresh server that believes X-Forwarded-For from 127.0.0.1, every rate limit at its default,
