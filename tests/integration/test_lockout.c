@@ -63,6 +63,16 @@ static long login_raw(const char *email, const char *pw, const char *device, cha
     return st;
 }
 
+/* The user id (sub) an access token was issued to. */
+static void subject_of(const char *access, char *out, size_t size)
+{
+    json_t *payload = h_jwt_part(access, 1);
+    assert_non_null(payload);
+    snprintf(out, size, "%s", json_string_value(json_object_get(payload, "sub")));
+    json_decref(payload);
+    assert_true(out[0] != '\0');
+}
+
 static void test_lock_is_indistinguishable_and_device_keeps_budget(void **state)
 {
     (void)state;
@@ -140,10 +150,8 @@ static void test_unlock_cli(void **state)
     h_unique_email("unlockme", email, sizeof email);
     assert_int_equal(h_register(&srv, email, PW, NULL, NULL), 201);
     assert_int_equal(h_login(&srv, email, PW, &t), 200);
-    json_t *payload = h_jwt_part(t.access, 1);
     char uid[64];
-    snprintf(uid, sizeof uid, "%s", json_string_value(json_object_get(payload, "sub")));
-    json_decref(payload);
+    subject_of(t.access, uid, sizeof uid);
     for (int i = 0; i < THRESHOLD; i++)
         assert_int_equal(login_raw(email, "wrong again and again", NULL, NULL, NULL, 0), 401);
     assert_int_equal(login_raw(email, PW, NULL, NULL, NULL, 0), 401);
@@ -246,10 +254,8 @@ static void test_account_erased_while_sign_in_waits(void **state)
     h_unique_email("filler", filler, sizeof filler);
     assert_int_equal(h_register(&s2, email, PW, NULL, NULL), 201);
     assert_int_equal(h_login(&s2, email, PW, &t), 200);
-    json_t *payload = h_jwt_part(t.access, 1);
     char uid[64];
-    snprintf(uid, sizeof uid, "%s", json_string_value(json_object_get(payload, "sub")));
-    json_decref(payload);
+    subject_of(t.access, uid, sizeof uid);
     enum { FILL = 16 }; /* about 1.6 s of hashing ahead of the owner's attempt */
     struct bg_login fill[FILL], owner;
     for (int i = 0; i < FILL; i++)
